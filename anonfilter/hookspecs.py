@@ -1,0 +1,102 @@
+"""The plugin contract: every hook a plugin can implement, in one module.
+
+A plugin is a Python module found through the ``anonfilter`` entry-point group. It declares the
+contract version it was written for in a module attribute and implements one or both hooks::
+
+    import anonfilter
+
+    ANONFILTER_CONTRACT = "1.0"
+
+    @anonfilter.hookimpl
+    def register_methods(register):
+        register(anonfilter.MethodSpec(name="mymethod", create=MyMethod, description="..."))
+
+The host refuses a plugin whose contract major version differs from its own, or whose minor
+version is newer than its own, with one line naming the plugin and both versions, and keeps
+working with the rest. See docs/plugins.md for the full reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+import pluggy
+
+from anonfilter.types import Detections, Face, Frame, FrameInfo
+
+CONTRACT_VERSION = "1.0"
+"""Version of this contract: ``major.minor``. Minor versions only add."""
+
+PROJECT_NAME = "anonfilter"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class Method(Protocol):
+    """An anonymization method instance, created once per run by its :class:`MethodSpec`.
+
+    Rules:
+
+    * ``anonymize`` changes ``frame`` in place, and only inside each face's ``region``, weighted by
+      its ``alpha`` (``anonfilter.methods.PerFaceMethod`` does the weighting for you).
+    * It is called for every frame, also frames with no faces, from one thread at a time; it
+      need not be thread-safe.
+    * For the same input and the same ``identity_key`` it gives the same output (deterministic).
+    * If it raises, the host obscures the whole frame with the fallback method and reports the
+      error once; the frame is never written untouched.
+    """
+
+    def anonymize(self, frame: Frame, faces: Sequence[Face], info: FrameInfo) -> None:
+        """Anonymize ``faces`` in ``frame`` (in place)."""
+
+
+class Detector(Protocol):
+    """A face detector instance, created once per run by its :class:`DetectorSpec`."""
+
+    def detect(self, frame: Frame) -> Detections:
+        """Find faces in an RGB frame; boxes and landmarks in frame pixel coordinates."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option a plugin accepts, set from the command line as ``-O NAME=VALUE``."""
+
+    name: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Registration of an anonymization method.
+
+    ``create(**options)`` returns a :class:`Method`; ``options`` lists what it accepts, each
+    passed as a keyword argument converted with its ``type``.
+    """
+
+    name: str
+    create: Callable[..., Method]
+    description: str
+    options: Sequence[Option] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """Registration of a face detector; ``create(**options)`` returns a :class:`Detector`."""
+
+    name: str
+    create: Callable[..., Detector]
+    description: str
+    options: Sequence[Option] = field(default_factory=tuple)
+
+
+@hookspec
+def register_methods(register: Callable[[MethodSpec], None]) -> None:
+    """Call ``register(MethodSpec(...))`` once for each method this plugin provides."""
+
+
+@hookspec
+def register_detectors(register: Callable[[DetectorSpec], None]) -> None:
+    """Call ``register(DetectorSpec(...))`` once for each detector this plugin provides."""

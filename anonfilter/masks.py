@@ -1,0 +1,73 @@
+"""Face masks: the region a method may change and how much of its result is used there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from anonfilter.types import Region
+
+MASK_SHAPES = ("ellipse", "box")
+
+
+@dataclass(frozen=True)
+class MaskStyle:
+    """How a face box becomes a mask.
+
+    ``margin`` widens the box by that fraction of its width and height on each side, so hair,
+    ears and chin are covered (0.3 makes the mask 1.6 times the box). ``feather`` is the width
+    of the soft edge outside the shape, as a fraction of the face size.
+    """
+
+    shape: str = "ellipse"
+    margin: float = 0.3
+    feather: float = 0.08
+
+    def __post_init__(self) -> None:
+        if self.shape not in MASK_SHAPES:
+            raise ValueError(f"mask shape must be one of {', '.join(MASK_SHAPES)}, not {self.shape!r}")
+        if self.margin < 0 or self.feather < 0:
+            raise ValueError("mask margin and feather must not be negative")
+
+
+def face_mask(
+    box: tuple[float, float, float, float], frame_width: int, frame_height: int, style: MaskStyle
+) -> tuple[Region, np.ndarray]:
+    """The clipped region around ``box`` and its alpha mask (float32, 1 inside the shape).
+
+    Returns an empty region (zero width or height) when the mask lies outside the frame.
+    """
+    x0, y0, x1, y1 = box
+    center_x, center_y = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w = max(x1 - x0, 1.0) * (0.5 + style.margin)
+    half_h = max(y1 - y0, 1.0) * (0.5 + style.margin)
+    feather = max(2.0, style.feather * max(x1 - x0, y1 - y0))
+    region = Region(
+        max(0, int(np.floor(center_x - half_w - feather))),
+        max(0, int(np.floor(center_y - half_h - feather))),
+        min(frame_width, int(np.ceil(center_x + half_w + feather))),
+        min(frame_height, int(np.ceil(center_y + half_h + feather))),
+    )
+    if region.width <= 0 or region.height <= 0:
+        return Region(0, 0, 0, 0), np.zeros((0, 0), np.float32)
+    xs = np.arange(region.x0, region.x1, dtype=np.float32) + 0.5 - center_x
+    ys = np.arange(region.y0, region.y1, dtype=np.float32) + 0.5 - center_y
+    if style.shape == "ellipse":
+        distance = np.sqrt((xs[None, :] / half_w) ** 2 + (ys[:, None] / half_h) ** 2)
+        outside = (distance - 1.0) * min(half_w, half_h)
+    else:
+        outside_x = np.maximum(np.abs(xs) - half_w, 0)[None, :]
+        outside_y = np.maximum(np.abs(ys) - half_h, 0)[:, None]
+        outside = np.sqrt(outside_x**2 + outside_y**2)
+    alpha = np.clip(1.0 - outside / feather, 0.0, 1.0).astype(np.float32)
+    return region, alpha
+
+
+def composite(target: np.ndarray, replacement: np.ndarray, alpha: np.ndarray) -> None:
+    """Blend ``replacement`` into ``target`` (both ``h x w x 3`` uint8) in place, weighted by ``alpha``."""
+    if replacement.shape != target.shape:
+        raise ValueError(f"replacement shape {replacement.shape} differs from region shape {target.shape}")
+    weight = alpha[..., None]
+    blended = target * (1.0 - weight) + replacement * weight
+    target[...] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

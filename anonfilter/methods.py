@@ -1,0 +1,60 @@
+"""Building blocks for method plugins: per-face processing and the fail-closed fallback."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+import cv2
+
+from anonfilter.masks import composite
+from anonfilter.types import Face, Frame, FrameInfo
+
+
+class PerFaceMethod(ABC):
+    """Base class for methods that treat each face on its own.
+
+    Subclasses implement :meth:`replace`, which gets a copy of the face's region and returns
+    the replacement; this class blends it into the frame with the face's alpha mask, so no pixel
+    outside the mask changes.
+    """
+
+    def anonymize(self, frame: Frame, faces: Sequence[Face], info: FrameInfo) -> None:
+        """Replace every face's region in ``frame`` (in place)."""
+        for face in faces:
+            if face.region.width <= 0 or face.region.height <= 0:
+                continue
+            target = frame[face.region.slices]
+            composite(target, self.replace(target.copy(), face), face.alpha)
+
+    @abstractmethod
+    def replace(self, crop: Frame, face: Face) -> Frame:
+        """Return the anonymized version of ``crop`` (``frame[face.region.slices]``), same shape."""
+
+
+def obscure_frame(frame: Frame, cells: int = 12) -> None:
+    """Pixelate the whole frame so heavily (``cells`` across its shorter side) that no face survives.
+
+    This is the fail-closed fallback when a method fails or a live frame is late.
+    """
+    height, width = frame.shape[:2]
+    scale = cells / min(height, width)
+    small = cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    frame[...] = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def face_strength_blur(crop: Frame, face_size: float, sigma_per_size: float) -> Frame:
+    """Gaussian-blur ``crop`` with sigma = ``sigma_per_size`` x face size.
+
+    Works on a downscaled copy so a large face costs no more than a small one.
+    """
+    sigma = max(1.0, sigma_per_size * face_size)
+    height, width = crop.shape[:2]
+    factor = max(1.0, sigma / 2.0)
+    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    small = cv2.resize(crop, small_size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+__all__ = ["PerFaceMethod", "obscure_frame", "face_strength_blur"]
