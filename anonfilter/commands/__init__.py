@@ -1,0 +1,1 @@
+"""The subcommands of the ``anonfilter`` command line, one module each."""

@@ -1,0 +1,100 @@
+"""The pipeline: frames in -> detections -> tracks -> masks -> a method -> frames out.
+
+:class:`Anonymizer` is used the same way by the file transcoder and the live engine: ``push``
+each frame in order and write out what it returns, then ``flush`` at the end. It never returns a
+frame that has not been through the method, and when the method fails on a frame the whole frame
+is obscured instead (fail closed).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from anonfilter.hookspecs import Detector, Method
+from anonfilter.masks import MaskStyle, face_mask
+from anonfilter.methods import obscure_frame
+from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
+from anonfilter.types import Face, Frame, FrameInfo
+
+FrameOut = tuple[Frame, FrameInfo]
+
+
+def report_to_stderr(message: str) -> None:
+    """Default error reporter: one line on stderr."""
+    print(f"anonfilter: {message}", file=sys.stderr)
+
+
+class Anonymizer:
+    """Anonymizes a stream of frames with one detector, one tracker and one method."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        tracker: Tracker,
+        method: Method,
+        method_name: str,
+        mask_style: MaskStyle = MaskStyle(),
+        report: Callable[[str], None] = report_to_stderr,
+    ) -> None:
+        self.detector = detector
+        self.tracker = tracker
+        self.method = method
+        self.method_name = method_name
+        self.mask_style = mask_style
+        self.report = report
+        self.obscured_frames: list[int] = []
+        self._pending: dict[int, FrameOut] = {}
+
+    def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
+        """Add the next frame; returns the frames that are finished, in order (maybe none yet)."""
+        detections = self.detector.detect(frame)
+        self._pending[info.index] = (frame, info)
+        return self._finish(self.tracker.push(info.index, frame, detections))
+
+    def flush(self) -> list[FrameOut]:
+        """End of stream: anonymize and return every frame still held back."""
+        finished = self._finish(self.tracker.flush())
+        if self._pending:  # a tracker that loses frames must not make us skip them silently
+            raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
+        return finished
+
+    def _finish(self, finished: FinishedFrames) -> list[FrameOut]:
+        out = []
+        for index, tracked in finished:
+            frame, info = self._pending.pop(index)
+            self.apply(frame, [face for face in tracked if not face.keep], info)
+            out.append((frame, info))
+        return out
+
+    def faces_for(self, tracked: Sequence[TrackedFace], info: FrameInfo) -> list[Face]:
+        """Masks for the tracked faces of one frame."""
+        faces = []
+        for face in tracked:
+            region, alpha = face_mask(face.box, info.width, info.height, self.mask_style)
+            faces.append(
+                Face(
+                    track_id=face.track_id,
+                    identity_key=face.identity_key,
+                    box=face.box,
+                    score=face.score,
+                    status=face.status,
+                    region=region,
+                    alpha=alpha,
+                    landmarks=face.landmarks,
+                )
+            )
+        return faces
+
+    def apply(self, frame: Frame, tracked: Sequence[TrackedFace], info: FrameInfo) -> None:
+        """Run the method on one frame in place; if it fails, obscure the whole frame."""
+        try:
+            self.method.anonymize(frame, self.faces_for(tracked, info), info)
+        except Exception as error:
+            if not self.obscured_frames:
+                self.report(
+                    f"method '{self.method_name}' failed on frame {info.index} ({type(error).__name__}: {error}); "
+                    "frames it fails on are obscured whole"
+                )
+            self.obscured_frames.append(info.index)
+            obscure_frame(frame)

@@ -1,0 +1,45 @@
+"""The interface between the pipeline and a tracker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+
+import numpy as np
+
+from anonfilter.types import Detections, Frame
+
+FinishedFrames = list[tuple[int, list["TrackedFace"]]]
+"""``(frame_index, faces)`` pairs, in frame order, whose faces will not change any more."""
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """A face of one track in one frame.
+
+    ``status`` is ``"detected"`` (the detector saw it in this frame), ``"filled"`` (gap filled or
+    track extended by the tracker) or ``"coasting"`` (live mode: predicted forward after a miss).
+    ``keep`` is True when the face belongs to a person on the keep-list, so it is left visible.
+    """
+
+    track_id: int
+    identity_key: int
+    box: tuple[float, float, float, float]
+    score: float
+    status: str
+    landmarks: Optional[np.ndarray] = field(default=None, repr=False)
+    keep: bool = False
+
+
+class Tracker(Protocol):
+    """Feeds frames in order and gets faces back once they are final.
+
+    A live tracker returns each frame's faces at once; an offline tracker may hold frames back
+    (a bounded number) to look ahead, and returns them later, always in frame order.
+    """
+
+    def push(self, index: int, frame: Frame, detections: Detections) -> FinishedFrames:
+        """Add frame ``index`` (frames come in order) with its detections."""
+
+    def flush(self) -> FinishedFrames:
+        """No more frames: return all frames still held back."""

