@@ -1,0 +1,26 @@
+# Two commands do all set-up on a fresh machine (see README.md):
+#   make demo   creates .venv, installs everything, makes a sample clip and anonymizes it into demo/
+#   make test   creates .venv, installs everything (OBS and Xvfb with apt for the OBS test), runs the tests
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test,obs]'
+	touch $(STAMP)
+
+demo: setup
+	mkdir -p demo
+	$(PYTHON) scripts/make_sample.py demo/sample.mp4
+	$(VENV)/bin/anonfilter -i demo/sample.mp4 -o demo/sample_anonymized.mp4 --overwrite
+	@echo "wrote demo/sample_anonymized.mp4 (input: demo/sample.mp4)"
+
+test: setup
+	bash scripts/install-obs-test-deps.sh
+	$(PYTHON) -m pytest

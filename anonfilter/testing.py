@@ -1,0 +1,146 @@
+"""Conformance kit for plugin authors: checks every anonymization method should pass.
+
+Use it from your plugin's tests with pytest::
+
+    import pytest
+    from anonfilter.testing import CONFORMANCE_CHECKS
+    from my_plugin import MyMethod
+
+    @pytest.mark.parametrize("check", CONFORMANCE_CHECKS, ids=lambda check: check.__name__)
+    def test_conformance(check):
+        check(lambda: MyMethod())
+
+Each check takes a zero-argument factory that returns a fresh method instance and raises
+``AssertionError`` with a clear message when the method breaks the contract in
+:mod:`anonfilter.hookspecs`. :func:`make_face` builds a :class:`~anonfilter.types.Face` the way
+the pipeline does, for your own tests.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from anonfilter.hookspecs import Method
+from anonfilter.masks import MaskStyle, face_mask
+from anonfilter.types import Face, Frame, FrameInfo
+
+MethodFactory = Callable[[], Method]
+
+
+def make_frame(height: int = 240, width: int = 320, seed: int = 0) -> Frame:
+    """A textured RGB test frame (smooth gradients plus noise), deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width]
+    base = np.stack([xs * 255 / max(width - 1, 1), ys * 255 / max(height - 1, 1), (xs + ys) % 256], axis=-1)
+    noisy = base + rng.normal(0, 20, size=(height, width, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def make_face(
+    box: tuple[float, float, float, float],
+    frame_shape: Sequence[int],
+    identity_key: int = 1,
+    track_id: int = 1,
+    style: MaskStyle = MaskStyle(),
+    landmarks: Optional[np.ndarray] = None,
+) -> Face:
+    """A face at ``box`` in a frame of ``frame_shape``, with the mask the pipeline would build.
+
+    Without ``landmarks``, plausible ones are placed inside the box (eyes, nose, mouth corners).
+    """
+    x0, y0, x1, y1 = box
+    if landmarks is None:
+        relative = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.78], [0.65, 0.78]], np.float32)
+        landmarks = np.array([x0, y0], np.float32) + relative * np.array([x1 - x0, y1 - y0], np.float32)
+    region, alpha = face_mask(box, frame_shape[1], frame_shape[0], style)
+    return Face(track_id, identity_key, box, 0.9, "detected", region, alpha, landmarks)
+
+
+def _info(frame: Frame, index: int = 0) -> FrameInfo:
+    return FrameInfo(index=index, time=index / 25, width=frame.shape[1], height=frame.shape[0])
+
+
+def _run(factory: MethodFactory, frame: Frame, faces: Sequence[Face], index: int = 0) -> Frame:
+    method = factory()
+    out = frame.copy()
+    result = method.anonymize(out, list(faces), _info(out, index))
+    assert result is None, "anonymize() must change the frame in place and return None"
+    assert out.shape == frame.shape and out.dtype == np.uint8, "anonymize() must keep the frame's shape and dtype"
+    return out
+
+
+def _union_alpha(frame: Frame, faces: Sequence[Face]) -> np.ndarray:
+    allowed = np.zeros(frame.shape[:2], bool)
+    for face in faces:
+        allowed[face.region.slices] |= face.alpha > 0
+    return allowed
+
+
+def check_changes_only_masked_pixels(factory: MethodFactory) -> None:
+    """No pixel outside the faces' masks (alpha > 0) may change."""
+    frame = make_frame(240, 320)
+    faces = [make_face((40, 40, 100, 120), frame.shape, 1, 1), make_face((200, 60, 260, 140), frame.shape, 2, 2)]
+    out = _run(factory, frame, faces)
+    changed = np.any(out != frame, axis=-1)
+    outside = changed & ~_union_alpha(frame, faces)
+    assert not outside.any(), f"{int(outside.sum())} pixels outside the face masks changed"
+    assert changed.any(), "the method changed no pixel at all"
+
+
+def check_handles_no_faces(factory: MethodFactory) -> None:
+    """A frame without faces comes back unchanged."""
+    frame = make_frame()
+    out = _run(factory, frame, [])
+    assert np.array_equal(out, frame), "a frame with no faces was changed"
+
+
+def check_handles_faces_at_frame_edges(factory: MethodFactory) -> None:
+    """Faces cut by each edge and corner of the frame work and change only their masks."""
+    frame = make_frame(240, 320)
+    boxes = [(-30, 50, 40, 130), (280, 80, 350, 160), (120, -40, 190, 30), (130, 200, 200, 280), (-20, -20, 30, 40)]
+    faces = [make_face(box, frame.shape, key, key) for key, box in enumerate(boxes, start=1)]
+    out = _run(factory, frame, faces)
+    outside = np.any(out != frame, axis=-1) & ~_union_alpha(frame, faces)
+    assert not outside.any(), "pixels outside the masks changed for faces at the frame edge"
+
+
+def check_handles_tiny_and_huge_faces(factory: MethodFactory) -> None:
+    """A 4-pixel face and a face larger than the frame are handled (and the huge one changed)."""
+    frame = make_frame(240, 320)
+    tiny = make_face((100, 100, 104, 104), frame.shape, 1, 1)
+    _run(factory, frame, [tiny])
+    huge = make_face((-50, -80, 380, 330), frame.shape, 2, 2)
+    out = _run(factory, frame, [huge])
+    assert np.any(out != frame), "a face filling the frame was left unchanged"
+
+
+def check_handles_odd_frame_sizes(factory: MethodFactory) -> None:
+    """Odd, tiny and portrait frame sizes work."""
+    for height, width in ((257, 341), (17, 23), (480, 171)):
+        frame = make_frame(height, width)
+        face = make_face((width * 0.2, height * 0.2, width * 0.7, height * 0.8), frame.shape)
+        out = _run(factory, frame, [face])
+        outside = np.any(out != frame, axis=-1) & ~_union_alpha(frame, [face])
+        assert not outside.any(), f"pixels outside the mask changed on a {width}x{height} frame"
+
+
+def check_deterministic_per_identity(factory: MethodFactory) -> None:
+    """The same frame and identity key give the same output, also from a new instance and later frames."""
+    frame = make_frame(240, 320, seed=3)
+    face = make_face((80, 60, 180, 180), frame.shape, identity_key=12345)
+    first = _run(factory, frame, [face], index=0)
+    again = _run(factory, frame, [face], index=7)
+    assert np.array_equal(first, again), "same input and identity key gave different output"
+
+
+CONFORMANCE_CHECKS: list[Callable[[MethodFactory], None]] = [
+    check_changes_only_masked_pixels,
+    check_handles_no_faces,
+    check_handles_faces_at_frame_edges,
+    check_handles_tiny_and_huge_faces,
+    check_handles_odd_frame_sizes,
+    check_deterministic_per_identity,
+]
+"""Every check, for ``pytest.mark.parametrize``."""

@@ -1,0 +1,78 @@
+"""The pipeline: frames come out in order, only after the method, and fail closed."""
+
+import numpy as np
+
+from anonfilter.pipeline import Anonymizer
+from anonfilter.testing import make_frame
+from anonfilter.tracking.base import TrackedFace
+from anonfilter.types import Detections, FrameInfo
+
+
+class OneFaceDetector:
+    def detect(self, frame):
+        return Detections(np.array([[40, 40, 100, 120]], np.float32), np.array([0.9], np.float32))
+
+
+class DelayingTracker:
+    """Holds two frames back, like an offline tracker with lookahead; marks track 2 as kept."""
+
+    def __init__(self):
+        self.held = []
+
+    def push(self, index, frame, detections):
+        faces = [
+            TrackedFace(1, 11, tuple(detections.boxes[0]), 0.9, "detected"),
+            TrackedFace(2, 22, (200.0, 40.0, 260.0, 120.0), 0.9, "detected", keep=True),
+        ]
+        self.held.append((index, faces))
+        return [self.held.pop(0)] if len(self.held) > 2 else []
+
+    def flush(self):
+        held, self.held = self.held, []
+        return held
+
+
+class RecordingMethod:
+    def __init__(self, fail_on=()):
+        self.calls = []
+        self.fail_on = set(fail_on)
+
+    def anonymize(self, frame, faces, info):
+        self.calls.append((info.index, [face.track_id for face in faces]))
+        if info.index in self.fail_on:
+            raise ValueError("bad frame")
+        for face in faces:
+            frame[face.region.slices] = 0
+
+
+def run(method, count=5):
+    messages = []
+    anonymizer = Anonymizer(OneFaceDetector(), DelayingTracker(), method, "recording", report=messages.append)
+    frames = [make_frame(seed=i) for i in range(count)]
+    out = []
+    for index, frame in enumerate(frames):
+        out += anonymizer.push(frame.copy(), FrameInfo(index, index / 25, 320, 240))
+    out += anonymizer.flush()
+    return frames, out, messages, anonymizer
+
+
+def test_frames_come_out_in_order_after_the_method_and_kept_faces_are_skipped():
+    method = RecordingMethod()
+    frames, out, messages, _ = run(method)
+    assert [info.index for _, info in out] == list(range(5))
+    assert method.calls == [(i, [1]) for i in range(5)]
+    frame = out[0][0]
+    assert (frame[70:90, 60:80] == 0).all()  # face 1 anonymized
+    assert np.array_equal(frame[70:90, 220:240], frames[0][70:90, 220:240])  # kept face 2 untouched
+    assert messages == []
+
+
+def test_a_failing_method_obscures_the_whole_frame_and_is_reported_once():
+    method = RecordingMethod(fail_on={1, 3})
+    frames, out, messages, anonymizer = run(method)
+    assert anonymizer.obscured_frames == [1, 3]
+    assert len(messages) == 1 and "recording" in messages[0] and "frame 1" in messages[0]
+    obscured = out[1][0]
+    # whole-frame pixelation: far fewer distinct colours than the textured input
+    assert len(np.unique(obscured.reshape(-1, 3), axis=0)) < 400
+    assert not np.array_equal(obscured, frames[1])

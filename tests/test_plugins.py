@@ -1,0 +1,78 @@
+"""The plugin host: discovery through entry points, contract versions, option parsing."""
+
+import types
+
+import pytest
+
+import anonfilter
+from anonfilter.errors import AnonfilterError
+from anonfilter.plugins import PluginHost, contract_compatible, parse_options
+
+
+def make_plugin_module(contract="1.0", name="fake", fail=False):
+    module = types.ModuleType(f"fake_plugin_{name}")
+    if contract is not None:
+        module.ANONFILTER_CONTRACT = contract
+
+    @anonfilter.hookimpl
+    def register_methods(register):
+        if fail:
+            raise RuntimeError("boom")
+        register(anonfilter.MethodSpec(name=name, create=lambda: None, description="test method"))
+
+    module.register_methods = register_methods
+    return module
+
+
+def test_builtin_methods_and_detector_come_from_entry_points():
+    host = PluginHost()
+    assert {"blur", "pixelate", "solid"} <= set(host.methods)
+    assert "centerface" in host.detectors
+    assert host.plugins["blur"].distribution == "anonfilter"
+
+
+@pytest.mark.parametrize(
+    "plugin, host, ok",
+    [("1.0", "1.0", True), ("1.0", "1.3", True), ("1.4", "1.3", False), ("2.0", "1.0", False), ("x", "1.0", False)],
+)
+def test_contract_compatibility(plugin, host, ok):
+    assert contract_compatible(plugin, host) is ok
+
+
+def test_incompatible_plugin_is_refused_with_one_line_and_others_keep_working():
+    host = PluginHost(load_entry_points=False)
+    assert not host.register(make_plugin_module("2.0", "future"), "future", "anonfilter-future", "3.1")
+    assert host.register(make_plugin_module("1.0", "present"), "present")
+    assert "future" not in host.methods and "present" in host.methods
+    (problem,) = host.problems
+    assert "\n" not in problem
+    assert "anonfilter-future 3.1" in problem and "2.0" in problem and anonfilter.CONTRACT_VERSION in problem
+
+
+def test_plugin_without_contract_version_is_refused():
+    host = PluginHost(load_entry_points=False)
+    assert not host.register(make_plugin_module(None), "nocontract")
+    assert "ANONFILTER_CONTRACT" in host.problems[0]
+
+
+def test_plugin_whose_hook_raises_is_reported_not_fatal():
+    host = PluginHost(load_entry_points=False)
+    host.register(make_plugin_module(fail=True), "broken")
+    assert "boom" in host.problems[0] and not host.methods
+
+
+def test_unknown_method_lists_available_ones():
+    with pytest.raises(AnonfilterError, match="unknown method 'nope'; available methods: .*blur.*pixelate"):
+        PluginHost().method_spec("nope")
+
+
+def test_options_are_typed_and_checked():
+    spec = PluginHost().method_spec("pixelate")
+    assert parse_options(spec, []) == {"cells": 8}
+    assert parse_options(spec, ["cells=5"]) == {"cells": 5}
+    with pytest.raises(AnonfilterError, match="no option 'size'; its options: cells"):
+        parse_options(spec, ["size=3"])
+    with pytest.raises(AnonfilterError, match="KEY=VALUE"):
+        parse_options(spec, ["cells"])
+    with pytest.raises(AnonfilterError, match="cells=x"):
+        parse_options(spec, ["cells=x"])
