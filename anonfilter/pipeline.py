@@ -9,7 +9,9 @@ is obscured instead (fail closed).
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+import time
+from collections import defaultdict
+from typing import Callable, Optional, Protocol, Sequence
 
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
@@ -18,6 +20,13 @@ from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
 from anonfilter.types import Face, Frame, FrameInfo
 
 FrameOut = tuple[Frame, FrameInfo]
+
+
+class FrameRecorder(Protocol):
+    """Something that wants to see every finished frame's tracked faces (the audit report)."""
+
+    def record(self, info: FrameInfo, tracked: Sequence[TrackedFace]) -> None:
+        """Called once per frame, in order, just before the method runs."""
 
 
 def report_to_stderr(message: str) -> None:
@@ -36,6 +45,7 @@ class Anonymizer:
         method_name: str,
         mask_style: MaskStyle = MaskStyle(),
         report: Callable[[str], None] = report_to_stderr,
+        recorder: Optional[FrameRecorder] = None,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
@@ -43,18 +53,29 @@ class Anonymizer:
         self.method_name = method_name
         self.mask_style = mask_style
         self.report = report
+        self.recorder = recorder
         self.obscured_frames: list[int] = []
+        self.seconds: dict[str, float] = defaultdict(float)
+        """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
         self._pending: dict[int, FrameOut] = {}
 
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
         """Add the next frame; returns the frames that are finished, in order (maybe none yet)."""
+        started = time.perf_counter()
         detections = self.detector.detect(frame)
+        detected = time.perf_counter()
         self._pending[info.index] = (frame, info)
-        return self._finish(self.tracker.push(info.index, frame, detections))
+        finished = self.tracker.push(info.index, frame, detections)
+        self.seconds["detect"] += detected - started
+        self.seconds["track"] += time.perf_counter() - detected
+        return self._finish(finished)
 
     def flush(self) -> list[FrameOut]:
         """End of stream: anonymize and return every frame still held back."""
-        finished = self._finish(self.tracker.flush())
+        started = time.perf_counter()
+        remaining = self.tracker.flush()
+        self.seconds["track"] += time.perf_counter() - started
+        finished = self._finish(remaining)
         if self._pending:  # a tracker that loses frames must not make us skip them silently
             raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
         return finished
@@ -63,7 +84,11 @@ class Anonymizer:
         out = []
         for index, tracked in finished:
             frame, info = self._pending.pop(index)
+            if self.recorder is not None:
+                self.recorder.record(info, tracked)
+            started = time.perf_counter()
             self.apply(frame, [face for face in tracked if not face.keep], info)
+            self.seconds["method"] += time.perf_counter() - started
             out.append((frame, info))
         return out
 
