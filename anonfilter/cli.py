@@ -17,6 +17,10 @@ from anonfilter.errors import AnonfilterError
 SUBCOMMANDS: dict[str, str] = {
     "transcode": "anonfilter.commands.transcode",
     "plugins": "anonfilter.commands.plugins",
+    "check": "anonfilter.commands.check",
+    "evaluate": "anonfilter.commands.evaluate",
+    "live": "anonfilter.commands.live",
+    "obs": "anonfilter.commands.obs",
 }
 """Subcommand name -> module with ``add_arguments(parser)`` and ``run(args) -> int``."""
 

@@ -38,8 +38,14 @@ class Tracker(Protocol):
     (a bounded number) to look ahead, and returns them later, always in frame order.
     """
 
-    def push(self, index: int, frame: Frame, detections: Detections) -> FinishedFrames:
-        """Add frame ``index`` (frames come in order) with its detections."""
+    def push(self, index: int, frame: Frame, detections: Optional[Detections]) -> FinishedFrames:
+        """Add frame ``index`` (frames come in order) with its detections.
+
+        ``detections`` is None when the detector did not run on this frame (the pipeline may
+        detect on every n-th frame only): the tracker must still return faces for it, predicted
+        or interpolated from the frames around it. An empty :class:`Detections` means the
+        detector ran and found nothing.
+        """
 
     def flush(self) -> FinishedFrames:
         """No more frames: return all frames still held back."""

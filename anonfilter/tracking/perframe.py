@@ -6,6 +6,8 @@ the leak measurements compare the real tracker with (``--tracker none``).
 
 from __future__ import annotations
 
+from typing import Optional
+
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.types import Detections, Frame
 
@@ -13,8 +15,14 @@ from anonfilter.types import Detections, Frame
 class PerFrameTracker:
     """Returns each frame's detections at once as faces with no track (``track_id`` -1)."""
 
-    def push(self, index: int, frame: Frame, detections: Detections) -> FinishedFrames:
-        """The frame's detections, unchanged."""
+    def __init__(self) -> None:
+        self._last = Detections.empty()
+
+    def push(self, index: int, frame: Frame, detections: Optional[Detections]) -> FinishedFrames:
+        """The frame's detections, unchanged (the previous frame's when the detector did not run)."""
+        if detections is None:
+            detections = self._last
+        self._last = detections
         faces = [
             TrackedFace(
                 track_id=-1,
