@@ -46,7 +46,10 @@ class Anonymizer:
         mask_style: MaskStyle = MaskStyle(),
         report: Callable[[str], None] = report_to_stderr,
         recorder: Optional[FrameRecorder] = None,
+        detect_every: int = 1,
     ) -> None:
+        if detect_every < 1:
+            raise ValueError("detect_every must be >= 1")
         self.detector = detector
         self.tracker = tracker
         self.method = method
@@ -54,6 +57,8 @@ class Anonymizer:
         self.mask_style = mask_style
         self.report = report
         self.recorder = recorder
+        self.detect_every = detect_every
+        """The detector runs on every n-th frame; the tracker fills the frames in between."""
         self.obscured_frames: list[int] = []
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
@@ -62,7 +67,7 @@ class Anonymizer:
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
         """Add the next frame; returns the frames that are finished, in order (maybe none yet)."""
         started = time.perf_counter()
-        detections = self.detector.detect(frame)
+        detections = self.detector.detect(frame) if info.index % self.detect_every == 0 else None
         detected = time.perf_counter()
         self._pending[info.index] = (frame, info)
         finished = self.tracker.push(info.index, frame, detections)
