@@ -1,0 +1,124 @@
+"""The base class of learned face-replacement methods: align, synthesize, colour-match, blend back.
+
+A learned method subclasses :class:`LearnedFaceMethod` and implements one thing,
+:meth:`~LearnedFaceMethod.synthesize`: aligned face crops in, synthetic face crops out. The base
+class does the rest for every face of a frame:
+
+1. Faces smaller than ``min_size`` pixels (too small for the model) get a strong blur
+   (:func:`anonfilter.methods.face_strength_blur`); they are never skipped.
+2. The others are aligned to the canonical ``crop_size`` crop (:mod:`anonfilter.faces.align`, from
+   the detector's five landmarks, or from the box when there are none) and passed to
+   :meth:`~LearnedFaceMethod.synthesize` in one batch.
+3. Each synthetic face gets the colours of the face it replaces (:func:`~anonfilter.faces.blend.match_colours`)
+   and is warped back with a feathered seam (:func:`~anonfilter.faces.blend.paste_face`) over a
+   blurred copy of the face region, so hair, ears and face outline around the new face are
+   covered too; the result is blended into the frame with the face's alpha mask, so no pixel
+   outside the mask changes.
+
+Example::
+
+    class MyMethod(LearnedFaceMethod):
+        def __init__(self, **options):
+            super().__init__(**options)
+            self.session = onnx_session(beside(__file__, "my.onnx"))
+
+        def synthesize(self, crops, faces):
+            out = self.session.run(None, {"face": to_input(crops)})[0]
+            return from_output(out)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+import numpy as np
+
+from anonfilter.faces.align import CROP_SIZE, alignment_matrix, shift_matrix, warp_to_crop
+from anonfilter.faces.blend import canonical_mask, match_colours, paste_face
+from anonfilter.hookspecs import Option
+from anonfilter.masks import composite
+from anonfilter.methods import face_strength_blur
+from anonfilter.types import Face, Frame, FrameInfo
+
+DEFAULT_MIN_SIZE = 20.0
+DEFAULT_FALLBACK_STRENGTH = 0.125
+DEFAULT_SURROUND_BLUR = 0.05
+
+COMMON_OPTIONS = (
+    Option("min_size", float, DEFAULT_MIN_SIZE, "faces smaller than this many pixels get a strong blur instead"),
+    Option("fallback_strength", float, DEFAULT_FALLBACK_STRENGTH, "blur sigma for those small faces, as a fraction of the face size"),
+    Option("surround_blur", float, DEFAULT_SURROUND_BLUR, "blur sigma of the mask around the new face (hair, ears), as a fraction of the face size; 0 keeps it"),
+)
+"""The options every learned method accepts; add them to the method's :class:`~anonfilter.hookspecs.MethodSpec`."""
+
+
+class LearnedFaceMethod(ABC):
+    """Base class of a learned face-replacement method (a :class:`~anonfilter.hookspecs.Method`).
+
+    Subclasses implement :meth:`synthesize` and may set ``crop_size`` (the side of the square
+    canonical crop their model works on; the alignment template scales with it). They accept
+    the :data:`COMMON_OPTIONS` as keyword arguments and pass them on to ``__init__``.
+
+    Determinism: :meth:`synthesize` must give the same output for the same crop and identity key
+    (seed anything random from :mod:`anonfilter.faces.identity`); the rest of the chain is
+    deterministic.
+    """
+
+    crop_size: int = CROP_SIZE
+
+    def __init__(
+        self,
+        min_size: float = DEFAULT_MIN_SIZE,
+        fallback_strength: float = DEFAULT_FALLBACK_STRENGTH,
+        surround_blur: float = DEFAULT_SURROUND_BLUR,
+    ) -> None:
+        if min_size < 0 or fallback_strength <= 0 or surround_blur < 0:
+            raise ValueError("min_size and surround_blur must not be negative, fallback_strength must be positive")
+        self.min_size = min_size
+        self.fallback_strength = fallback_strength
+        self.surround_blur = surround_blur
+
+    @abstractmethod
+    def synthesize(self, crops: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        """Synthetic faces for aligned crops.
+
+        ``crops`` is ``(N, crop_size, crop_size, 3)`` uint8 RGB, each the canonical crop of
+        ``faces[i]`` (N >= 1); use ``faces[i].identity_key`` to pick the replacement identity.
+        Returns the same shape and dtype. Colours need not match: the base class matches them.
+        """
+
+    def anonymize(self, frame: Frame, faces: Sequence[Face], info: FrameInfo) -> None:
+        """Replace every face in ``frame`` (in place), changing only pixels inside their masks."""
+        learned: list[Face] = []
+        for face in faces:
+            if face.region.width <= 0 or face.region.height <= 0:
+                continue
+            if face.size < self.min_size:
+                target = frame[face.region.slices]
+                composite(target, face_strength_blur(target.copy(), face.size, self.fallback_strength), face.alpha)
+            else:
+                learned.append(face)
+        if not learned:
+            return
+        matrices = [self._region_matrix(face) for face in learned]
+        crops = np.stack(
+            [warp_to_crop(frame[face.region.slices], matrix, self.crop_size) for face, matrix in zip(learned, matrices)]
+        )
+        synthetic = self.synthesize(crops, learned)
+        if synthetic.shape != crops.shape or synthetic.dtype != np.uint8:
+            raise ValueError(f"synthesize() returned {synthetic.shape} {synthetic.dtype}, expected {crops.shape} uint8")
+        mask = canonical_mask(self.crop_size)
+        for face, matrix, crop, new in zip(learned, matrices, crops, synthetic):
+            target = frame[face.region.slices]
+            background = target.copy()
+            if self.surround_blur > 0:
+                background = face_strength_blur(background, face.size, self.surround_blur)
+            replacement = paste_face(background, match_colours(new, crop, mask), matrix)
+            composite(target, replacement, face.alpha)
+
+    def _region_matrix(self, face: Face) -> np.ndarray:
+        """The alignment matrix from the face's region coordinates to its canonical crop."""
+        landmarks = None if face.landmarks is None else np.asarray(face.landmarks, np.float32)
+        matrix = alignment_matrix(face.box, landmarks, self.crop_size)
+        return shift_matrix(matrix, face.region.x0, face.region.y0)

@@ -1,0 +1,84 @@
+"""The shared core of learned replacement methods: alignment, blending, identity choice, base class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anonfilter.faces import LearnedFaceMethod, key_choice, key_rng
+from anonfilter.faces.align import CROP_SIZE, TEMPLATE, alignment_matrix, warp_from_crop, warp_to_crop
+from anonfilter.faces.blend import canonical_mask, match_colours
+from anonfilter.testing import CONFORMANCE_CHECKS, make_face, make_frame
+from anonfilter.types import FrameInfo
+
+
+class Negative(LearnedFaceMethod):
+    """A stand-in model: the crop's photographic negative (so every replaced pixel changes)."""
+
+    def __init__(self, **options: float) -> None:
+        super().__init__(**options)
+        self.calls: list[int] = []
+
+    def synthesize(self, crops: np.ndarray, faces) -> np.ndarray:
+        self.calls.append(len(crops))
+        return 255 - crops
+
+
+@pytest.mark.parametrize("check", CONFORMANCE_CHECKS, ids=lambda check: check.__name__)
+def test_base_class_conforms(check):
+    check(Negative)
+
+
+def test_landmarks_map_onto_template():
+    rotation = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    landmarks = (TEMPLATE - 32) @ rotation.T * 3.1 + np.array([150.0, 120.0])
+    matrix = alignment_matrix((60, 30, 240, 220), landmarks.astype(np.float32))
+    mapped = np.c_[landmarks, np.ones(5)] @ matrix.T
+    np.testing.assert_allclose(mapped, TEMPLATE, atol=1e-3)
+
+
+def test_box_alignment_without_landmarks_centres_the_face():
+    matrix = alignment_matrix((100, 100, 200, 210), None)
+    centre = matrix @ np.array([150.0, 155.0, 1.0])
+    assert abs(centre[0] - CROP_SIZE / 2) < 2 and abs(centre[1] - CROP_SIZE / 2) < 4
+
+
+def test_crop_warps_back_onto_the_same_pixels():
+    frame = make_frame(200, 240, seed=1)
+    matrix = alignment_matrix((80, 50, 160, 140), None)
+    back = warp_from_crop(warp_to_crop(frame, matrix), matrix, 240, 200)
+    inside = warp_from_crop(canonical_mask(), matrix, 240, 200) > 0.99
+    error = np.abs(back.astype(float) - frame)[inside].mean()
+    assert error < 25, f"round trip through the canonical crop differs by {error:.1f} grey levels on average"
+
+
+def test_colour_matching_moves_means_to_the_reference():
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 100, (64, 64, 3)).astype(np.uint8)
+    reference = rng.integers(120, 250, (64, 64, 3)).astype(np.uint8)
+    matched = match_colours(source, reference, np.ones((64, 64), np.float32))
+    np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), reference.reshape(-1, 3).mean(0), atol=2)
+
+
+def test_identity_choices_are_stable_and_spread():
+    assert key_choice(7, 100, "a") == key_choice(7, 100, "a")
+    assert len({key_choice(key, 1000, "a") for key in range(1, 51)}) > 45
+    assert key_rng(3, "a").normal() == key_rng(3, "a").normal() != key_rng(4, "a").normal()
+
+
+def test_small_faces_fall_back_to_blur_never_skipped():
+    frame = make_frame(240, 320, seed=2)
+    method = Negative(min_size=30)
+    tiny = make_face((100, 100, 118, 118), frame.shape, identity_key=1)
+    out = frame.copy()
+    method.anonymize(out, [tiny], FrameInfo(0, 0.0, 320, 240))
+    assert method.calls == [], "a face below min_size was sent to the model"
+    assert np.abs(out[tiny.region.slices].astype(int) - frame[tiny.region.slices]).mean() > 5, "small face not blurred"
+
+
+def test_faces_of_a_frame_go_to_the_model_in_one_batch():
+    frame = make_frame(240, 320, seed=2)
+    method = Negative()
+    faces = [make_face((40, 40, 100, 120), frame.shape, 1, 1), make_face((200, 60, 260, 140), frame.shape, 2, 2)]
+    method.anonymize(frame, faces, FrameInfo(0, 0.0, 320, 240))
+    assert method.calls == [2]

@@ -1,0 +1,1 @@
+"""Training scripts of the learned replacement methods (need the ``train`` extra: torch)."""
