@@ -1,0 +1,75 @@
+"""Every tunable number of the tracker, in one frozen dataclass (times in seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """How the tracker associates, fills, extends, coasts and re-identifies faces.
+
+    Times are in seconds and become frame counts with :meth:`frames` at the stream's ``fps``.
+    The defaults lean towards hiding too much: an extra blurred patch is harmless, a face shown
+    for one frame is a leak.
+    """
+
+    fps: float = 25.0
+    high_score: float = 0.5
+    """Detections at or above this score start and confirm tracks (ByteTrack's first pass);
+    lower ones (down to the detector's threshold) extend existing tracks in a second pass. Every
+    detection is anonymized on its own frame whatever its score."""
+    confirm_hits: int = 2
+    """A track is confirmed after this many detections, at least one of them high-score."""
+    match_iou: float = 0.1
+    """Minimum overlap between a track's predicted box and a detection to match them."""
+    match_distance: float = 1.0
+    """Or: maximum centre distance, in face sizes, for small or fast faces that do not overlap."""
+    low_match_iou: float = 0.3
+    """Second pass: a low-score detection joins a track only with at least this much overlap."""
+    max_gap: float = 1.0
+    """A track missed for up to this long is kept (offline: the gap is filled by interpolation);
+    offline, it is also how far the tracker looks ahead (frames are held back this long)."""
+    extend_before: float = 0.4
+    """Offline: a confirmed track is also anonymized this long before its first detection."""
+    extend_after: float = 0.6
+    """Offline: ... and this long after its last detection (faces turning away, leaving)."""
+    extend_tentative: float = 0.12
+    """How long an unconfirmed (maybe spurious) track is kept through misses and extended (offline)."""
+    grow_per_second: float = 1.0
+    """Boxes not seen by the detector grow by this fraction of their size per second away from
+    the nearest detection (capped at :attr:`max_growth`)."""
+    max_growth: float = 2.0
+    """The largest factor a filled or coasting box grows by."""
+    coast: float = 0.8
+    """Live: a lost track is predicted forward and anonymized for this long."""
+    max_shrink_per_second: float = 2.0
+    """A mask edge moves inwards by at most this many face sizes per second (a face cannot move
+    faster than that; growing is never limited)."""
+    embed_min_size: float = 40.0
+    """Faces smaller than this (pixels, longer box side) are not embedded (unreliable)."""
+    embed_every: float = 0.5
+    """A track is embedded when confirmed and then at most this often..."""
+    embeds_per_track: int = 3
+    """... up to this many times for re-identification."""
+    embeds_per_frame: int = 1
+    """At most this many embeddings (about 0.1 s each) are computed per frame."""
+    reid_distance: float = 0.5
+    """A new track takes the identity of an earlier track whose embeddings are this close
+    (dlib's same-person threshold is 0.6; lower is stricter)."""
+    keep_distance: float = 0.45
+    """A face counts as a keep-list person only when its embedding is this close to a photo..."""
+    keep_matches: int = 3
+    """... in this many consecutive checks of the track, with no failed check in between."""
+    keep_every: float = 0.3
+    """A keep-list candidate is re-checked this often while visible; a kept face stays visible
+    for at most twice this long after its last passing check."""
+
+    def frames(self, seconds: float) -> int:
+        """``seconds`` as a whole number of frames (at least 0)."""
+        return max(0, int(round(seconds * self.fps)))
+
+    @property
+    def lookahead(self) -> int:
+        """Offline: how many frames are held back before they are final."""
+        return max(self.frames(self.max_gap), self.frames(self.extend_before)) + 1

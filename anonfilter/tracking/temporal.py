@@ -1,0 +1,269 @@
+"""The temporal-consistency tracker: no face leaks through a missed detection.
+
+Per frame: every track's box is predicted with a Kalman filter; high-score detections are
+matched to the tracks (Hungarian algorithm on overlap and distance), then low-score detections to
+the tracks left over (ByteTrack's second pass); unmatched detections start tentative tracks.
+A track is confirmed after a few detections and ended after a miss that lasts too long.
+
+*Offline* (files) the tracker holds frames back for a bounded lookahead, then fills each gap
+between two detections of a track by interpolation and extends confirmed tracks a little before
+their first and after their last detection. *Live* (OBS) each frame comes back at once and a lost
+track coasts forward on its predicted motion with a growing box. In both modes no mask edge
+moves inwards faster than a face can move, and every detection is anonymized on its own frame
+whatever its score.
+
+Each track carries a surrogate identity key; faces are embedded now and then (dlib, per track,
+not per frame) so that a face that comes back gets its old key, and so that keep-list people can
+be left visible when the match is confident over several frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Optional
+
+import numpy as np
+
+from anonfilter.identity.registry import Identities
+from anonfilter.tracking.assignment import assign, match_cost
+from anonfilter.tracking.base import FinishedFrames, TrackedFace
+from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
+from anonfilter.tracking.settings import TrackerSettings
+from anonfilter.tracking.track import CONFIRMED, Track
+from anonfilter.types import Detections, Frame
+
+NO_DISTANCE_MATCH = -1.0
+"""``match_distance`` that leaves only overlap-based matches (second pass)."""
+
+
+class TemporalTracker:
+    """Kalman + two-pass Hungarian tracker with gap filling (offline) or coasting (live)."""
+
+    def __init__(self, settings: TrackerSettings, identities: Identities, live: bool = False) -> None:
+        self.settings = settings
+        self.identities = identities
+        self.live = live
+        self._active: list[Track] = []
+        self._finishing: list[Track] = []
+        self._pending: deque[int] = deque()
+        self._next_id = 0
+        s = settings
+        self._before = s.frames(s.extend_before)
+        self._after = s.frames(s.extend_after)
+        self._tentative = s.frames(s.extend_tentative)
+        self._max_gap = s.frames(s.coast if live else s.max_gap)
+        self._keep_hold = 2 * max(1, s.frames(s.keep_every))
+
+    @property
+    def held_back(self) -> int:
+        """How many frames are waiting for their faces to become final."""
+        return len(self._pending)
+
+    def push(self, index: int, frame: Frame, detections: Optional[Detections]) -> FinishedFrames:
+        """Add frame ``index``; live: its faces at once; offline: frames now beyond the lookahead."""
+        for track in self._active:
+            track.kalman.predict()
+        if detections is not None:
+            self._associate(index, detections)
+        self._end_lost(index)
+        if self.identities.embeds:
+            self._embed(index, frame)
+        if self.live:
+            faces = [self._live_face(track, index) for track in self._active]
+            for track in self._active:
+                track.forget(index)
+                track.checks.forget(index)
+            return [(index, faces)]
+        self._pending.append(index)
+        finished = []
+        while self._pending and index - self._pending[0] >= self.settings.lookahead:
+            finished.append(self._finish(self._pending.popleft()))
+        return finished
+
+    def flush(self) -> FinishedFrames:
+        """End of stream: end every track and return the frames still held back."""
+        for track in self._active:
+            track.ended = True
+        self._finishing.extend(self._active)
+        self._active = []
+        finished = [self._finish(index) for index in self._pending]
+        self._pending.clear()
+        return finished
+
+    # -- association -------------------------------------------------------------------------
+
+    def _associate(self, index: int, detections: Detections) -> None:
+        s = self.settings
+        boxes = detections.boxes.astype(np.float64)
+        high = np.flatnonzero(detections.scores >= s.high_score)
+        low = np.flatnonzero(detections.scores < s.high_score)
+        tracks = self._active
+        predicted = np.array([track.kalman.box for track in tracks]).reshape(-1, 4)
+        pairs, left, unmatched_high = assign(match_cost(predicted, boxes[high], s.match_iou, s.match_distance))
+        matches = [(tracks[row], high[col]) for row, col in pairs]
+        pairs, _, unmatched_low = assign(match_cost(predicted[left], boxes[low], s.low_match_iou, NO_DISTANCE_MATCH))
+        matches += [(tracks[left[row]], low[col]) for row, col in pairs]
+        for track, detection in matches:
+            track.add_hit(index, boxes[detection], *self._detection(detections, detection))
+            track.confirm_if(s.confirm_hits)
+        for detection in list(high[unmatched_high]) + list(low[unmatched_low]):
+            track = Track(self._next_id, index, boxes[detection], *self._detection(detections, detection))
+            self._next_id += 1
+            track.confirm_if(s.confirm_hits)
+            self._active.append(track)
+
+    def _detection(self, detections: Detections, i: int) -> tuple[float, Optional[np.ndarray], bool]:
+        landmarks = None if detections.landmarks is None else detections.landmarks[i].astype(np.float64)
+        score = float(detections.scores[i])
+        return score, landmarks, score >= self.settings.high_score
+
+    def _end_lost(self, index: int) -> None:
+        still = []
+        for track in self._active:
+            limit = self._max_gap if track.confirmed else self._tentative
+            if index - track.last_hit > limit:
+                track.ended = True
+                if not self.live:
+                    self._finishing.append(track)
+            else:
+                still.append(track)
+        self._active = still
+
+    # -- identities ----------------------------------------------------------------------------
+
+    def _embed(self, index: int, frame: Frame) -> None:
+        """Embed a few of the tracks detected in this frame: for re-identification and the keep-list."""
+        s = self.settings
+        keep_list = bool(self.identities.keep_list)
+        due = []
+        for track in self._active:
+            if track.state(index) != CONFIRMED or track.size < s.embed_min_size:
+                continue
+            since = None if track.last_embed is None else index - track.last_embed
+            for_reid = track.embed_count < s.embeds_per_track and (since is None or since >= s.frames(s.embed_every))
+            for_keep = keep_list and track.checks.promising and (since is None or since >= s.frames(s.keep_every))
+            if for_reid or for_keep:
+                due.append((not (keep_list and track.checks.promising), track.last_embed or -1, track))
+        due.sort(key=lambda item: item[:2])
+        for _, _, track in due[: s.embeds_per_frame]:
+            embedding = self.identities.embed(frame, track.hits[index].box)
+            if embedding is None:
+                continue
+            track.last_embed = index
+            track.embed_count += 1
+            if keep_list:
+                track.checks.add(index, self.identities.is_kept_person(embedding))
+            if track.key_final:
+                self.identities.remember(track.key, embedding)
+            elif self.live and track.key is not None:  # live: the provisional key may change once
+                self._settle_key(track, [embedding])
+            else:
+                track.embeddings.append(embedding)
+
+    def _key(self, track: Track) -> int:
+        """The track's key, settled the first time a frame of it goes out."""
+        if track.key is None:
+            if self.live and not track.embeddings:  # provisional until the first embedding
+                track.key = self.identities.new_key()
+            else:
+                self._settle_key(track, track.embeddings)
+        return track.key
+
+    def _settle_key(self, track: Track, embeddings: list[np.ndarray]) -> None:
+        """Give ``track`` the key of an earlier person its embeddings match, or a new one, for good."""
+        others = self._active + self._finishing
+        exclude = {other.key for other in others if other is not track and other.key is not None and other.overlaps(track)}
+        earlier = self.identities.key_for(embeddings, exclude) if embeddings else None
+        if earlier is not None:
+            track.key = earlier
+        elif track.key is None:
+            track.key = self.identities.new_key()
+        track.key_final = True
+        for embedding in embeddings:
+            self.identities.remember(track.key, embedding)
+        track.embeddings = []
+
+    def _keep(self, track: Track, index: int) -> bool:
+        s = self.settings
+        if not track.confirmed or not self.identities.keep_list:
+            return False
+        return track.checks.kept(index, s.keep_matches, self._keep_hold, whole_runs=not self.live)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _face(self, track: Track, index: int, box: np.ndarray, score: float, status: str, landmarks: Optional[np.ndarray]) -> TrackedFace:
+        """The face of ``track`` at ``index``, its box limited in how fast it shrinks."""
+        if track.last_output is not None and track.last_output[0] == index - 1:
+            previous = track.last_output[1]
+            step = self.settings.max_shrink_per_second * box_size(previous) / self.settings.fps
+            box = limit_shrink(previous, box, step)
+        track.last_output = (index, box)
+        return TrackedFace(
+            track_id=track.id,
+            identity_key=self._key(track),
+            box=tuple(float(v) for v in box),
+            score=score,
+            status=status,
+            landmarks=None if landmarks is None else landmarks.astype(np.float32),
+            keep=self._keep(track, index),
+        )
+
+    def _grown(self, box: np.ndarray, frames_away: int) -> np.ndarray:
+        s = self.settings
+        return grow(box, growth(frames_away, s.fps, s.grow_per_second, s.max_growth))
+
+    def _live_face(self, track: Track, index: int) -> TrackedFace:
+        hit = track.hits.get(index)
+        if hit is not None:
+            return self._face(track, index, hit.box, hit.score, "detected", hit.landmarks)
+        last = track.hits[track.last_hit]
+        size = (last.box[2:] - last.box[:2])
+        predicted = np.asarray(track.kalman.box)
+        center = box_center(predicted)
+        half = np.clip(predicted[2:] - predicted[:2], size, 1.5 * size) / 2
+        box = self._grown(np.concatenate([center - half, center + half]), index - track.last_hit)
+        landmarks = None if last.landmarks is None else last.landmarks + (center - box_center(last.box))
+        return self._face(track, index, box, last.score, "coasting", landmarks)
+
+    def _finish(self, index: int) -> tuple[int, list[TrackedFace]]:
+        """The final faces of frame ``index`` (offline), then forget what no later frame needs."""
+        faces = []
+        for track in self._active + self._finishing:
+            face = self._offline_face(track, index)
+            if face is not None:
+                faces.append(face)
+        self._finishing = [track for track in self._finishing if track.last_hit + self._extension(track)[1] > index]
+        for track in self._active + self._finishing:
+            track.forget(index + 1)
+            track.checks.forget(index + 1)
+        return index, faces
+
+    def _extension(self, track: Track) -> tuple[int, int]:
+        """Frames a track is extended by before its first and after its last detection."""
+        return (self._before, self._after) if track.confirmed else (self._tentative, self._tentative)
+
+    def _offline_face(self, track: Track, index: int) -> Optional[TrackedFace]:
+        before, after = self._extension(track)
+        if index < track.first_hit - before or index > track.last_hit + after:
+            return None
+        hit = track.hits.get(index)
+        if hit is not None:
+            return self._face(track, index, hit.box, hit.score, "detected", hit.landmarks)
+        previous, following = track.neighbours(index)
+        if previous is None:  # before the first detection: where it was first seen
+            first = track.hits[following]
+            return self._face(track, index, self._grown(first.box, following - index), first.score, "filled", first.landmarks)
+        last = track.hits[previous]
+        if following is None:  # after the last detection: carried on at its last velocity
+            frames = index - previous
+            shift = last.velocity * min(frames, self._after)
+            box = self._grown(last.box + np.tile(shift, 2), frames)
+            landmarks = None if last.landmarks is None else last.landmarks + shift
+            return self._face(track, index, box, last.score, "filled", landmarks)
+        nxt = track.hits[following]
+        t = (index - previous) / (following - previous)
+        box = self._grown(interpolate(last.box, nxt.box, t), min(index - previous, following - index))
+        landmarks = None
+        if last.landmarks is not None and nxt.landmarks is not None:
+            landmarks = interpolate(last.landmarks, nxt.landmarks, t)
+        return self._face(track, index, box, min(last.score, nxt.score), "filled", landmarks)

@@ -1,0 +1,104 @@
+"""One tracked face: its detections (hits), motion model, state and identity."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from anonfilter.identity.keeplist import KeepChecks
+from anonfilter.tracking.boxes import box_size
+from anonfilter.tracking.kalman import BoxKalman
+
+TENTATIVE, CONFIRMED, COASTING, ENDED = "tentative", "confirmed", "coasting", "ended"
+"""Track states: new and unproven; seen often enough to trust; missed on the last detector run;
+gone (no more detections will join it)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A detection that joined a track: box ``x0, y0, x1, y1``, score, landmarks and the velocity
+    (``dcx, dcy`` per frame) the motion model had after it."""
+
+    box: np.ndarray
+    score: float
+    landmarks: Optional[np.ndarray]
+    velocity: np.ndarray
+
+
+class Track:
+    """A face followed through frames.
+
+    ``hits`` holds the detections by frame index; the oldest ones are dropped with :meth:`forget`
+    once their frames are final, so a track that lasts for hours takes constant memory.
+    """
+
+    def __init__(self, track_id: int, index: int, box: np.ndarray, score: float, landmarks: Optional[np.ndarray], high: bool) -> None:
+        self.id = track_id
+        self.kalman = BoxKalman(tuple(float(v) for v in box))
+        self.hits: dict[int, Hit] = {}
+        self._frames: list[int] = []
+        self.first_hit = index
+        self.last_hit = index
+        self.hit_count = 0
+        self.high_hits = 0
+        self.confirmed = False
+        self.ended = False
+        self.key: Optional[int] = None
+        self.key_final = False
+        self.embeddings: list[np.ndarray] = []
+        self.embed_count = 0
+        self.last_embed: Optional[int] = None
+        self.checks = KeepChecks()
+        self.last_output: Optional[tuple[int, np.ndarray]] = None
+        self.add_hit(index, box, score, landmarks, high, update=False)
+
+    def add_hit(self, index: int, box: np.ndarray, score: float, landmarks: Optional[np.ndarray], high: bool, update: bool = True) -> None:
+        """Record a detection of this track at frame ``index`` (and correct the motion model)."""
+        if update:
+            self.kalman.update(tuple(float(v) for v in box))
+        self.hits[index] = Hit(np.asarray(box, np.float64), float(score), landmarks, self.kalman.velocity[:2])
+        self._frames.append(index)
+        self.last_hit = index
+        self.hit_count += 1
+        self.high_hits += bool(high)
+
+    def confirm_if(self, hits: int) -> None:
+        """Confirm the track once it has ``hits`` detections, at least one of them high-score."""
+        if not self.confirmed and self.hit_count >= hits and self.high_hits:
+            self.confirmed = True
+
+    def state(self, index: int) -> str:
+        """``tentative``, ``confirmed``, ``coasting`` or ``ended`` as of frame ``index``."""
+        if self.ended:
+            return ENDED
+        if not self.confirmed:
+            return TENTATIVE
+        return CONFIRMED if self.last_hit == index else COASTING
+
+    def neighbours(self, index: int) -> tuple[Optional[int], Optional[int]]:
+        """The frames of the last hit before ``index`` and the first hit after it (None if none)."""
+        position = bisect.bisect_left(self._frames, index)
+        before = self._frames[position - 1] if position > 0 else None
+        position = bisect.bisect_right(self._frames, index)
+        after = self._frames[position] if position < len(self._frames) else None
+        return before, after
+
+    def forget(self, index: int) -> None:
+        """Drop the hits before frame ``index`` except the last one (still needed to fill a gap)."""
+        position = bisect.bisect_left(self._frames, index) - 1
+        if position > 0:
+            for frame in self._frames[:position]:
+                del self.hits[frame]
+            del self._frames[:position]
+
+    @property
+    def size(self) -> float:
+        """The face size (longer box side) at the last hit."""
+        return box_size(self.hits[self.last_hit].box)
+
+    def overlaps(self, other: "Track") -> bool:
+        """True when the two tracks were detected at the same time (so they are different people)."""
+        return self.first_hit <= other.last_hit and other.first_hit <= self.last_hit
