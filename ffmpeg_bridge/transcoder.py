@@ -1,0 +1,294 @@
+"""Decode -> process -> encode, with every other stream copied, in three overlapping threads.
+
+The reader thread demuxes the input, decodes the video to RGB and copies every other stream's
+packets straight into the output. The calling thread pushes frames through the processor (the
+anonymizer). The encoder thread converts the processed frames back to the input's pixel format
+and encodes them with the input's timestamps. Bounded queues between them keep memory flat;
+FFmpeg and onnxruntime release the GIL, so the three stages run at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+import av
+import av.container
+import av.stream
+import numpy as np
+from tqdm import tqdm
+
+from anonfilter.errors import AnonfilterError
+from anonfilter.types import Frame, FrameInfo
+from ffmpeg_bridge.colour import RgbConverter
+from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
+from ffmpeg_bridge.outputfile import check_output, partial_file
+from ffmpeg_bridge.passthrough import copy_container_properties, copy_streams, warn
+from ffmpeg_bridge.source import VideoInfo, describe, open_input
+
+QUEUE_FRAMES = 8
+"""Frames each queue holds at most (decoded, waiting for the processor; processed, waiting for the encoder)."""
+
+FrameOut = tuple[Frame, FrameInfo]
+
+
+class FrameProcessor(Protocol):
+    """What :func:`transcode` pushes frames through (:class:`anonfilter.pipeline.Anonymizer`)."""
+
+    def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
+        """Take the next frame; return the frames that are done, in order (maybe none yet)."""
+
+    def flush(self) -> list[FrameOut]:
+        """End of stream: return every frame still held back."""
+
+
+@dataclass
+class TranscodeResult:
+    """What a finished transcode did: the input's video, frames written, seconds per stage.
+
+    ``seconds`` has ``decode`` (demux, decode, YUV -> RGB) and ``encode`` (RGB -> YUV, encode,
+    mux), each the busy time of its thread, and ``total``, the wall time of the whole run.
+    """
+
+    info: VideoInfo
+    frames: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def transcode(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    make_processor: Callable[[VideoInfo], FrameProcessor],
+    encoder: EncoderSettings = EncoderSettings(),
+    overwrite: bool = False,
+    progress: bool = True,
+    report: Callable[[str], None] = warn,
+) -> TranscodeResult:
+    """Write ``output_path``: the input's video through the processor, everything else copied.
+
+    Frame count, size, timestamps (variable frame rate included), pixel format and colour
+    properties of the video are kept; audio, subtitle, data and attachment streams are copied
+    as packets; container and stream metadata and chapters are kept. The output is written to a
+    temporary file beside it and renamed only when everything succeeded; on any failure it is
+    removed. Bad input or output raises :class:`AnonfilterError` (one line for the user) before
+    anything is written. ``progress`` shows a progress bar when stderr is a terminal;
+    ``report`` receives one-line notes (streams that cannot be copied).
+    """
+    started = time.perf_counter()
+    source_path, target_path = Path(input_path), Path(output_path)
+    source, video = open_input(source_path)
+    with contextlib.closing(source):
+        info = describe(source_path, video)
+        check_output(source_path, target_path, overwrite)
+        processor = make_processor(info)
+        with partial_file(target_path) as temporary:
+            output = _open_output(temporary, target_path)
+            try:
+                job = _Job(source, video, output, info, processor, encoder, report)
+                with tqdm(
+                    total=info.frames, unit="frame", desc="anonymizing", file=sys.stderr, dynamic_ncols=True,
+                    disable=not (progress and sys.stderr.isatty()),
+                ) as bar:
+                    job.run(bar)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    output.close()
+                raise
+            output.close()
+    return TranscodeResult(info, job.encoded, {**job.seconds, "total": time.perf_counter() - started})
+
+
+def _open_output(temporary: Path, target: Path) -> av.container.OutputContainer:
+    try:
+        return av.open(str(temporary), "w")
+    except (ValueError, av.error.FFmpegError):
+        raise AnonfilterError(f"unknown container extension '{target.suffix}' for {target} (try .mkv or .mp4)") from None
+
+
+class _Stopped(Exception):
+    """Another thread failed or the run was interrupted: stop quietly."""
+
+
+_END = object()
+
+
+class _Job:
+    """One transcode: the three threads and what they share."""
+
+    def __init__(
+        self,
+        source: av.container.InputContainer,
+        video: av.stream.Stream,
+        output: av.container.OutputContainer,
+        info: VideoInfo,
+        processor: FrameProcessor,
+        settings: EncoderSettings,
+        report: Callable[[str], None],
+    ) -> None:
+        self.source, self.video, self.output, self.info, self.processor = source, video, output, info, processor
+        self.encoded_video = add_video_stream(output, video, info, settings)
+        self.copies = copy_streams(source, output, video, report)
+        copy_container_properties(source, output)
+        try:
+            output.start_encoding()
+        except (ValueError, av.error.FFmpegError) as error:
+            raise AnonfilterError(f"cannot write {output.format.name} output: {error}") from None
+        self.converter = RgbConverter(info, self.encoded_video.codec_context.pix_fmt)
+        video.thread_type = "AUTO"
+        self.decoded: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.processed: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.mux_lock = threading.Lock()
+        self.timing: dict[int, tuple[int, int]] = {}
+        """Frame index -> (pts, duration) in the video's time base, from reader to encoder."""
+        self.seconds = {"decode": 0.0, "encode": 0.0}
+        self.decoded_count = 0
+        self.encoded = 0
+
+    def run(self, bar: tqdm) -> None:
+        """Run the reader and encoder threads and push frames through the processor in this one."""
+        threads = [threading.Thread(target=self._guard, args=(work,), daemon=True) for work in (self._read, self._encode)]
+        for thread in threads:
+            thread.start()
+        try:
+            self._process(bar)
+            threads[1].join()  # the encoder drains what is left
+        except _Stopped:
+            pass
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            self.stop.set()  # after success the threads are done; otherwise they stop at their next queue
+            for thread in threads:
+                thread.join()
+        if self.errors:
+            raise self.errors[0]
+        if self.encoded != self.decoded_count:  # fail closed: never end with frames missing
+            raise RuntimeError(f"{self.decoded_count} frames decoded but {self.encoded} encoded")
+
+    def _guard(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except _Stopped:
+            pass
+        except BaseException as error:  # handed to the main thread, which raises it
+            self.errors.append(error)
+            self.stop.set()
+
+    def _get(self, source: queue.Queue[Any]) -> Any:
+        while True:
+            try:
+                return source.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    raise _Stopped from None
+
+    def _put(self, target: queue.Queue[Any], item: Any) -> None:
+        while True:
+            try:
+                target.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self.stop.is_set():
+                    raise _Stopped from None
+
+    def _mux(self, packets: Iterable[av.Packet]) -> None:
+        with self.mux_lock:
+            self.output.mux(packets)
+
+    # The three stages.
+
+    def _read(self) -> None:
+        last: tuple[int, int] | None = None  # pts and duration of the previous frame
+        default_duration = max(1, round(1 / (self.info.fps * self.info.time_base)))
+        for packet in self.source.demux():
+            if self.stop.is_set():
+                raise _Stopped
+            if packet.stream.index == self.video.index:
+                started = time.perf_counter()
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as error:
+                    raise AnonfilterError(f"cannot decode the video of {self.info.path}: {error}") from None
+                converted = []
+                for frame in frames:
+                    pts, duration = _frame_timing(frame, last, default_duration)
+                    last = (pts, duration)
+                    if (frame.width, frame.height) != (self.info.width, self.info.height):
+                        raise AnonfilterError(
+                            f"the frame size changes mid-stream in {self.info.path} "
+                            f"({self.info.width}x{self.info.height} to {frame.width}x{frame.height}); not supported"
+                        )
+                    index = self.decoded_count
+                    self.timing[index] = (pts, duration)
+                    frame_info = FrameInfo(index, float(pts * self.info.time_base), self.info.width, self.info.height)
+                    converted.append((self.converter.to_rgb(frame), frame_info))
+                    self.decoded_count += 1
+                self.seconds["decode"] += time.perf_counter() - started
+                for item in converted:
+                    self._put(self.decoded, item)
+            elif packet.stream.index in self.copies and packet.size:
+                packet.stream = self.copies[packet.stream.index]
+                self._mux([packet])
+        self._put(self.decoded, _END)
+
+    def _process(self, bar: tqdm) -> None:
+        while (item := self._get(self.decoded)) is not _END:
+            self._hand_on(self.processor.push(*item), bar)
+        self._hand_on(self.processor.flush(), bar)
+        self._put(self.processed, _END)
+
+    def _hand_on(self, finished: list[FrameOut], bar: tqdm) -> None:
+        for item in finished:
+            self._put(self.processed, item)
+        bar.update(len(finished))
+
+    def _encode(self) -> None:
+        stream = self.encoded_video
+        shape = (self.info.height, self.info.width, 3)
+        durations: dict[int, int] = {}
+        while (item := self._get(self.processed)) is not _END:
+            image, frame_info = item
+            if frame_info.index != self.encoded:
+                raise RuntimeError(f"the processor returned frame {frame_info.index} where frame {self.encoded} was due")
+            if image.shape != shape or image.dtype != np.uint8:
+                raise RuntimeError(f"the processor returned a {image.shape} {image.dtype} frame, not {shape} uint8")
+            started = time.perf_counter()
+            pts, duration = self.timing.pop(frame_info.index)
+            frame = self.converter.from_rgb(image)
+            frame.pts, frame.time_base, frame.duration = pts, self.info.time_base, duration
+            durations[pts] = duration
+            self._mux(_with_durations(stream.encode(frame), durations))
+            self.encoded += 1
+            self.seconds["encode"] += time.perf_counter() - started
+        started = time.perf_counter()
+        self._mux(_with_durations(stream.encode(None), durations))
+        self.seconds["encode"] += time.perf_counter() - started
+
+
+def _frame_timing(frame: av.VideoFrame, last: tuple[int, int] | None, default_duration: int) -> tuple[int, int]:
+    """(pts, duration) of a decoded frame, kept as they are; repaired only where missing or not increasing."""
+    pts = frame.pts
+    if pts is None:
+        pts = frame.dts if frame.dts is not None else (0 if last is None else last[0] + last[1])
+    if last is not None and pts <= last[0]:
+        pts = last[0] + 1
+    duration = frame.duration if frame.duration and frame.duration > 0 else (last[1] if last else default_duration)
+    return pts, duration
+
+
+def _with_durations(packets: list[av.Packet], durations: dict[int, int]) -> list[av.Packet]:
+    """Give each encoded packet its frame's duration (the encoder does not always carry it over)."""
+    for packet in packets:
+        if packet.pts is not None and packet.pts in durations:
+            packet.duration = durations.pop(packet.pts)
+    return packets
