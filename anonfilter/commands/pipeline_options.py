@@ -1,0 +1,60 @@
+"""Options of the pipeline (method, mask, detector, tracker) shared by the commands that run it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from anonfilter.errors import AnonfilterError
+from anonfilter.masks import MASK_SHAPES, MaskStyle
+from anonfilter.pipeline import Anonymizer
+from anonfilter.plugins import PluginHost, parse_options
+from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
+    """Add the method, mask, detector and tracker option groups."""
+    method = parser.add_argument_group("anonymization")
+    method.add_argument("-m", "--method", default="blur", help="anonymization method (default: blur; see `anonfilter plugins`)")
+    method.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="option for the method (repeatable)")
+    method.add_argument("--mask", choices=MASK_SHAPES, default="ellipse", help="mask shape (default: ellipse)")
+    method.add_argument("--margin", type=float, default=0.3, help="mask margin around the face box, fraction of its size per side (default: 0.3)")
+
+    detection = parser.add_argument_group("detection")
+    detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
+    detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
+    detection.add_argument(
+        "--detect-every", type=int, default=1, metavar="N",
+        help="run the detector on every N-th frame only; the tracker fills the others (default: 1)",
+    )
+    add_tracker_arguments(parser, live=live)
+
+
+def anonymizer_from_args(
+    args: argparse.Namespace, fps: float, live: bool, host: Optional[PluginHost] = None, detector_defaults: tuple[str, ...] = ()
+) -> Anonymizer:
+    """The :class:`Anonymizer` the parsed options ask for.
+
+    ``detector_defaults`` are ``KEY=VALUE`` detector options applied before the user's own (only
+    those the chosen detector has), e.g. a lower detection resolution for live use.
+    """
+    if args.detect_every < 1:
+        raise AnonfilterError("--detect-every must be 1 or more")
+    if host is None:
+        host = PluginHost()
+        for problem in host.problems:
+            print(f"anonfilter: {problem}", file=sys.stderr)
+    method = host.create_method(args.method, args.option)
+    spec = host.detector_spec(args.detector)
+    known = {option.name for option in spec.options}
+    defaults = [raw for raw in detector_defaults if raw.partition("=")[0] in known]
+    detector = spec.create(**parse_options(spec, defaults + list(args.detector_option)))
+    return Anonymizer(
+        detector,
+        tracker_from_args(args, fps, live=live),
+        method,
+        args.method,
+        MaskStyle(shape=args.mask, margin=args.margin),
+        detect_every=args.detect_every,
+    )
