@@ -15,7 +15,7 @@ import pluggy
 
 from anonfilter import hookspecs
 from anonfilter.errors import AnonfilterError
-from anonfilter.hookspecs import CONTRACT_VERSION, DetectorSpec, Method, MethodSpec, Option
+from anonfilter.hookspecs import CONTRACT_VERSION, Detector, DetectorSpec, Method, MethodSpec, Option
 
 ENTRY_POINT_GROUP = "anonfilter"
 Spec = Union[MethodSpec, DetectorSpec]
@@ -129,7 +129,20 @@ class PluginHost:
     def create_method(self, name: str, raw_options: Iterable[str] = ()) -> Method:
         """Create method ``name`` with ``KEY=VALUE`` options from the command line."""
         spec = self.method_spec(name)
-        return spec.create(**parse_options(spec, raw_options))
+        return _create(spec, parse_options(spec, raw_options), "method")
+
+    def create_detector(self, name: str, raw_options: Iterable[str] = ()) -> Detector:
+        """Create detector ``name`` with ``KEY=VALUE`` options from the command line."""
+        spec = self.detector_spec(name)
+        return _create(spec, parse_options(spec, raw_options), "detector")
+
+
+def _create(spec: Spec, options: dict[str, Any], kind: str) -> Any:
+    """``spec.create(**options)``; a ``ValueError`` or ``TypeError`` from it is a one-line user error."""
+    try:
+        return spec.create(**options)
+    except (TypeError, ValueError) as error:
+        raise AnonfilterError(f"{kind} '{spec.name}': {error}") from None
 
 
 def _lookup(table: Mapping[str, Spec], name: str, kind: str) -> Any:
@@ -161,6 +174,6 @@ def parse_options(spec: Spec, raw_options: Iterable[str]) -> dict[str, Any]:
     return values
 
 
-def option_summary(options: Sequence[Option]) -> str:
-    """One line per option, for ``anonfilter plugins``."""
-    return "\n".join(f"    -O {o.name}=... (default {o.default!r}): {o.help}" for o in options)
+def option_summary(options: Sequence[Option], flag: str = "-O") -> str:
+    """One line per option, for ``anonfilter plugins`` (``flag``: ``-O`` for methods, ``-D`` for detectors)."""
+    return "\n".join(f"    {flag} {o.name}=... (default {o.default!r}): {o.help}" for o in options)

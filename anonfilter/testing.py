@@ -1,16 +1,20 @@
-"""Conformance kit for plugin authors: checks every anonymization method should pass.
+"""Conformance kit for plugin authors: checks every anonymization method and detector should pass.
 
 Use it from your plugin's tests with pytest::
 
     import pytest
-    from anonfilter.testing import CONFORMANCE_CHECKS
-    from my_plugin import MyMethod
+    from anonfilter.testing import CONFORMANCE_CHECKS, DETECTOR_CONFORMANCE_CHECKS
+    from my_plugin import MyMethod, MyDetector
 
     @pytest.mark.parametrize("check", CONFORMANCE_CHECKS, ids=lambda check: check.__name__)
     def test_conformance(check):
         check(lambda: MyMethod())
 
-Each check takes a zero-argument factory that returns a fresh method instance and raises
+    @pytest.mark.parametrize("check", DETECTOR_CONFORMANCE_CHECKS, ids=lambda check: check.__name__)
+    def test_detector_conformance(check):
+        check(lambda: MyDetector())
+
+Each check takes a zero-argument factory that returns a fresh method (or detector) instance and raises
 ``AssertionError`` with a clear message when the method breaks the contract in
 :mod:`anonfilter.hookspecs`. :func:`make_face` builds a :class:`~anonfilter.types.Face` the way
 the pipeline does, for your own tests.
@@ -22,11 +26,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from anonfilter.hookspecs import Method
+from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
-from anonfilter.types import Face, Frame, FrameInfo
+from anonfilter.types import Detections, Face, Frame, FrameInfo
 
 MethodFactory = Callable[[], Method]
+DetectorFactory = Callable[[], Detector]
 
 
 def make_frame(height: int = 240, width: int = 320, seed: int = 0) -> Frame:
@@ -144,3 +149,55 @@ CONFORMANCE_CHECKS: list[Callable[[MethodFactory], None]] = [
     check_deterministic_per_identity,
 ]
 """Every check, for ``pytest.mark.parametrize``."""
+
+
+def _detect(factory: DetectorFactory, frame: Frame) -> Detections:
+    """Run a fresh detector on a copy of ``frame``; check it left the frame alone and returned valid values."""
+    original = frame.copy()
+    found = factory().detect(frame)
+    assert np.array_equal(frame, original), "detect() must not change the frame"
+    assert isinstance(found, Detections), f"detect() must return anonfilter.Detections, not {type(found).__name__}"
+    count = len(found.scores)
+    assert found.boxes.shape == (count, 4), f"boxes must be (N, 4), got {found.boxes.shape}"
+    assert found.scores.shape == (count,), f"scores must be (N,), got {found.scores.shape}"
+    assert found.boxes.dtype == np.float32 and found.scores.dtype == np.float32, "boxes and scores must be float32"
+    assert np.isfinite(found.boxes).all() and np.isfinite(found.scores).all(), "boxes and scores must be finite"
+    assert ((found.scores >= 0) & (found.scores <= 1)).all(), "scores must lie in 0..1"
+    assert (found.boxes[:, 2] > found.boxes[:, 0]).all() and (found.boxes[:, 3] > found.boxes[:, 1]).all(), (
+        "boxes must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0"
+    )
+    if found.landmarks is not None:
+        assert found.landmarks.shape == (count, 5, 2), f"landmarks must be (N, 5, 2) or None, got {found.landmarks.shape}"
+        assert np.isfinite(found.landmarks).all(), "landmarks must be finite"
+    return found
+
+
+def check_detector_returns_valid_detections(factory: DetectorFactory) -> None:
+    """A textured frame gives well-formed :class:`Detections` (shapes, float32, scores in 0..1) and is not changed."""
+    _detect(factory, make_frame(240, 320))
+
+
+def check_detector_handles_blank_and_odd_frames(factory: DetectorFactory) -> None:
+    """Blank, tiny, odd-sized and portrait frames work; a blank frame has no faces."""
+    blank = _detect(factory, np.zeros((240, 320, 3), np.uint8))
+    assert len(blank.scores) == 0, "a black frame has no faces"
+    for height, width in ((257, 341), (17, 23), (480, 171)):
+        _detect(factory, make_frame(height, width))
+
+
+def check_detector_deterministic(factory: DetectorFactory) -> None:
+    """The same frame gives the same detections, also from a new instance."""
+    frame = make_frame(240, 320, seed=5)
+    first, again = _detect(factory, frame), _detect(factory, frame)
+    assert np.array_equal(first.boxes, again.boxes) and np.array_equal(first.scores, again.scores), (
+        "the same frame gave different detections"
+    )
+
+
+DETECTOR_CONFORMANCE_CHECKS: list[Callable[[DetectorFactory], None]] = [
+    check_detector_returns_valid_detections,
+    check_detector_handles_blank_and_odd_frames,
+    check_detector_deterministic,
+]
+"""Every detector check, for ``pytest.mark.parametrize``. Whether your detector finds real faces
+is for your own tests: run it on photos you may ship with your tests."""

@@ -7,6 +7,7 @@ import pytest
 import anonfilter
 from anonfilter.errors import AnonfilterError
 from anonfilter.plugins import PluginHost, contract_compatible, parse_options
+from anonfilter.testing import DETECTOR_CONFORMANCE_CHECKS
 
 
 def make_plugin_module(contract="1.0", name="fake", fail=False):
@@ -76,3 +77,35 @@ def test_options_are_typed_and_checked():
         parse_options(spec, ["cells"])
     with pytest.raises(AnonfilterError, match="cells=x"):
         parse_options(spec, ["cells=x"])
+
+
+def test_value_error_from_create_is_a_one_line_error():
+    def create(size):
+        raise ValueError("size must be positive")
+
+    host = PluginHost(load_entry_points=False)
+    module = types.ModuleType("fake_plugin_strict")
+    module.ANONFILTER_CONTRACT = "1.0"
+
+    @anonfilter.hookimpl
+    def register_methods(register):
+        register(anonfilter.MethodSpec("strict", create, "test", [anonfilter.Option("size", int, 1, "a size")]))
+
+    module.register_methods = register_methods
+    host.register(module, "strict")
+    with pytest.raises(AnonfilterError, match="method 'strict': size must be positive"):
+        host.create_method("strict", ["size=-1"])
+
+
+@pytest.mark.parametrize("check", DETECTOR_CONFORMANCE_CHECKS, ids=lambda check: check.__name__)
+def test_centerface_passes_the_detector_conformance_kit(check):
+    check(lambda: PluginHost().create_detector("centerface"))
+
+
+def test_plugins_command_lists_detector_options_with_their_flag(capsys):
+    from anonfilter.cli import main
+
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "detector centerface" in out and "-D resolution=..." in out
+    assert "-O cells=..." in out

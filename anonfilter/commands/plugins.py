@@ -19,11 +19,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"plugin contract {CONTRACT_VERSION}")
     for info in sorted(host.plugins.values(), key=lambda info: info.name):
         print(f"\n{info.name} ({info.distribution} {info.version}, contract {info.contract})")
-        for kind, specs in (("method", info.methods), ("detector", info.detectors)):
+        for kind, specs, flag in (("method", info.methods, "-O"), ("detector", info.detectors, "-D")):
             for spec in specs:
                 print(f"  {kind} {spec.name}: {spec.description}")
                 if spec.options:
-                    print(option_summary(spec.options))
+                    print(option_summary(spec.options, flag))
     for problem in host.problems:
         print(f"anonfilter: {problem}", file=sys.stderr)
     return 0
