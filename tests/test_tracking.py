@@ -96,17 +96,20 @@ def test_track_states():
     track = Track(0, 0, np.array([0, 0, 50, 50.0]), 0.9, None, True)
     assert track.state(0) == TENTATIVE
     track.add_hit(1, np.array([1, 0, 51, 50.0]), 0.9, None, True)
-    track.confirm_if(2)
+    track.confirm_if(2, 4)
     assert track.state(1) == CONFIRMED and track.state(2) == COASTING
     track.ended = True
     assert track.state(3) == ENDED
 
 
-def test_low_score_track_is_never_confirmed_alone():
+def test_low_score_track_needs_more_detections_to_be_confirmed():
     track = Track(0, 0, np.array([0, 0, 50, 50.0]), 0.3, None, False)
-    track.add_hit(1, np.array([0, 0, 50, 50.0]), 0.3, None, False)
-    track.confirm_if(2)
-    assert not track.confirmed
+    for index in range(1, 4):
+        track.confirm_if(2, 4)
+        assert not track.confirmed
+        track.add_hit(index, np.array([0, 0, 50, 50.0]), 0.3, None, False)
+    track.confirm_if(2, 4)
+    assert track.confirmed
 
 
 def test_offline_fills_gaps_and_frames_without_detection():

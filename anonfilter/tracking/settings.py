@@ -20,7 +20,9 @@ class TrackerSettings:
     lower ones (down to the detector's threshold) extend existing tracks in a second pass. Every
     detection is anonymized on its own frame whatever its score."""
     confirm_hits: int = 2
-    """A track is confirmed after this many detections, at least one of them high-score."""
+    """A track is confirmed after this many detections, at least one of them high-score..."""
+    confirm_low_hits: int = 4
+    """... or after this many low-score ones (a small or blurred face the detector keeps seeing)."""
     match_iou: float = 0.1
     """Minimum overlap between a track's predicted box and a detection to match them."""
     match_distance: float = 1.0

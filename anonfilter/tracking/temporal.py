@@ -69,7 +69,8 @@ class TemporalTracker:
         if self.identities.embeds:
             self._embed(index, frame)
         if self.live:
-            faces = [self._live_face(track, index) for track in self._active]
+            shown = [track for track in self._active if track.confirmed or index - track.last_hit <= self._tentative]
+            faces = [self._live_face(track, index) for track in shown]
             for track in self._active:
                 track.forget(index)
                 track.checks.forget(index)
@@ -105,11 +106,11 @@ class TemporalTracker:
         matches += [(tracks[left[row]], low[col]) for row, col in pairs]
         for track, detection in matches:
             track.add_hit(index, boxes[detection], *self._detection(detections, detection))
-            track.confirm_if(s.confirm_hits)
+            track.confirm_if(s.confirm_hits, s.confirm_low_hits)
         for detection in list(high[unmatched_high]) + list(low[unmatched_low]):
             track = Track(self._next_id, index, boxes[detection], *self._detection(detections, detection))
             self._next_id += 1
-            track.confirm_if(s.confirm_hits)
+            track.confirm_if(s.confirm_hits, s.confirm_low_hits)
             self._active.append(track)
 
     def _detection(self, detections: Detections, i: int) -> tuple[float, Optional[np.ndarray], bool]:
@@ -118,10 +119,14 @@ class TemporalTracker:
         return score, landmarks, score >= self.settings.high_score
 
     def _end_lost(self, index: int) -> None:
+        """End tracks missed for longer than the gap (offline) or coasting time (live) allows.
+
+        Unconfirmed tracks live as long for matching, so a face detected twice with a few misses
+        in between becomes one confirmed track; they are only *shown* for a shorter time.
+        """
         still = []
         for track in self._active:
-            limit = self._max_gap if track.confirmed else self._tentative
-            if index - track.last_hit > limit:
+            if index - track.last_hit > self._max_gap:
                 track.ended = True
                 if not self.live:
                     self._finishing.append(track)
@@ -250,9 +255,12 @@ class TemporalTracker:
         if hit is not None:
             return self._face(track, index, hit.box, hit.score, "detected", hit.landmarks)
         previous, following = track.neighbours(index)
-        if previous is None:  # before the first detection: where it was first seen
+        if previous is None:  # before the first detection: moved back along its first steps
             first = track.hits[following]
-            return self._face(track, index, self._grown(first.box, following - index), first.score, "filled", first.landmarks)
+            shift = track.early_velocity() * (index - following)
+            box = self._grown(first.box + np.tile(shift, 2), following - index)
+            landmarks = None if first.landmarks is None else first.landmarks + shift
+            return self._face(track, index, box, first.score, "filled", landmarks)
         last = track.hits[previous]
         if following is None:  # after the last detection: carried on at its last velocity
             frames = index - previous

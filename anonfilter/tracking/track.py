@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from anonfilter.identity.keeplist import KeepChecks
-from anonfilter.tracking.boxes import box_size
+from anonfilter.tracking.boxes import box_center, box_size
 from anonfilter.tracking.kalman import BoxKalman
 
 TENTATIVE, CONFIRMED, COASTING, ENDED = "tentative", "confirmed", "coasting", "ended"
@@ -65,9 +65,9 @@ class Track:
         self.hit_count += 1
         self.high_hits += bool(high)
 
-    def confirm_if(self, hits: int) -> None:
-        """Confirm the track once it has ``hits`` detections, at least one of them high-score."""
-        if not self.confirmed and self.hit_count >= hits and self.high_hits:
+    def confirm_if(self, hits: int, low_hits: int) -> None:
+        """Confirm the track once it has ``hits`` detections with a high-score one, or ``low_hits`` in all."""
+        if self.hit_count >= low_hits or (self.hit_count >= hits and self.high_hits):
             self.confirmed = True
 
     def state(self, index: int) -> str:
@@ -85,6 +85,16 @@ class Track:
         position = bisect.bisect_right(self._frames, index)
         after = self._frames[position] if position < len(self._frames) else None
         return before, after
+
+    def early_velocity(self) -> np.ndarray:
+        """``dcx, dcy`` per frame between the first two hits (zero with one hit), at most a face size
+        per frame; only meaningful while the first hit is still held."""
+        if len(self._frames) < 2 or self._frames[0] != self.first_hit:
+            return np.zeros(2)
+        first, second = self.hits[self._frames[0]], self.hits[self._frames[1]]
+        velocity = (box_center(second.box) - box_center(first.box)) / (self._frames[1] - self._frames[0])
+        limit = box_size(first.box)
+        return np.clip(velocity, -limit, limit)
 
     def forget(self, index: int) -> None:
         """Drop the hits before frame ``index`` except the last one (still needed to fill a gap)."""
