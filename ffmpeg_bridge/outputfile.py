@@ -8,11 +8,16 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import av
+
 from anonfilter.errors import AnonfilterError
 
 
-def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
-    """Refuse an output that is the input (also through a link), exists without ``overwrite``, or cannot be written."""
+def check_output(input_path: Path, output_path: Path, overwrite: bool) -> str:
+    """Refuse an output that is the input (also through a link), exists without ``overwrite``, or cannot be written.
+
+    Returns the name of the container format its extension picks (nothing is written yet).
+    """
     if output_path.exists() or output_path.is_symlink():
         if output_path.is_dir():
             raise AnonfilterError(f"output is a folder: {output_path}")
@@ -22,11 +27,19 @@ def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
             raise AnonfilterError(f"output exists: {output_path} (use --overwrite or -y to replace it)")
     elif output_path.resolve() == input_path.resolve():
         raise AnonfilterError(f"output is the input file ({output_path}); choose another output file")
-    if not output_path.suffix:
-        raise AnonfilterError(f"output file needs an extension that names its container, e.g. .mkv or .mp4: {output_path}")
     folder = output_path.parent
     if not folder.is_dir():
         raise AnonfilterError(f"output folder does not exist: {folder}")
+    return container_format(output_path)
+
+
+def container_format(path: Path) -> str:
+    """The FFmpeg container format that ``path``'s extension names (opening for writing creates no file)."""
+    try:
+        with av.open(str(path), "w") as container:
+            return container.format.name
+    except ValueError:
+        raise AnonfilterError(f"cannot tell the container from the extension of {path} (use .mkv, .mp4, .mov, ...)") from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

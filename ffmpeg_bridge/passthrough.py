@@ -56,7 +56,7 @@ def copy_streams(
 
 def copy_container_properties(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:
     """Container metadata (title, dates, ...) and chapters."""
-    output.metadata.update({key: value for key, value in source.metadata.items() if key not in METADATA_SET_BY_MUXER})
+    output.metadata.update({key: value for key, value in source.metadata.items() if key.lower() not in METADATA_SET_BY_MUXER})
     chapters = source.chapters()
     if chapters:
         output.set_chapters(chapters)

@@ -86,10 +86,10 @@ def transcode(
     source, video = open_input(source_path)
     with contextlib.closing(source):
         info = describe(source_path, video)
-        check_output(source_path, target_path, overwrite)
+        container_format = check_output(source_path, target_path, overwrite)
         processor = make_processor(info)
         with partial_file(target_path) as temporary:
-            output = _open_output(temporary, target_path)
+            output = av.open(str(temporary), "w", format=container_format)
             try:
                 job = _Job(source, video, output, info, processor, encoder, report)
                 with tqdm(
@@ -103,13 +103,6 @@ def transcode(
                 raise
             output.close()
     return TranscodeResult(info, job.encoded, {**job.seconds, "total": time.perf_counter() - started})
-
-
-def _open_output(temporary: Path, target: Path) -> av.container.OutputContainer:
-    try:
-        return av.open(str(temporary), "w")
-    except (ValueError, av.error.FFmpegError):
-        raise AnonfilterError(f"unknown container extension '{target.suffix}' for {target} (try .mkv or .mp4)") from None
 
 
 class _Stopped(Exception):

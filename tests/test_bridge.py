@@ -1,0 +1,246 @@
+"""ffmpeg_bridge on real FFmpeg (PyAV): timing, size, colours, streams, metadata, failure clean-up.
+
+The clips are made here with PyAV, a few frames each. The processor is a small stand-in for the
+anonymizer with the same push/flush contract: it holds frames back like the tracker's lookahead
+and paints a mark on each frame, so a test can see that every written frame went through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from anonfilter.errors import AnonfilterError
+from anonfilter.types import FrameInfo
+from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
+
+MARK = 255
+
+
+class LaggingMarker:
+    """Returns each frame ``lag`` frames late, with a white 8x8 square in its top-left corner."""
+
+    def __init__(self, lag: int = 3, fail_at: int | None = None, error: type[BaseException] = RuntimeError) -> None:
+        self.lag, self.fail_at, self.error = lag, fail_at, error
+        self.held: list[tuple[np.ndarray, FrameInfo]] = []
+
+    def push(self, frame: np.ndarray, info: FrameInfo) -> list[tuple[np.ndarray, FrameInfo]]:
+        if info.index == self.fail_at:
+            raise self.error("processor failed")
+        frame[:8, :8] = MARK
+        self.held.append((frame, info))
+        ready, self.held = self.held[: max(0, len(self.held) - self.lag)], self.held[max(0, len(self.held) - self.lag) :]
+        return ready
+
+    def flush(self) -> list[tuple[np.ndarray, FrameInfo]]:
+        ready, self.held = self.held, []
+        return ready
+
+
+def gradient(width: int, height: int, index: int) -> np.ndarray:
+    """A smooth test picture that moves a little per frame."""
+    x = np.linspace(0, 1, width)[None, :]
+    y = np.linspace(0, 1, height)[:, None]
+    return np.stack(
+        [np.broadcast_to(x * 200 + index, (height, width)), np.broadcast_to(y * 200, (height, width)), (x + y) * 100 + 20], axis=-1
+    ).astype(np.uint8)
+
+
+def write_clip(
+    path: Path,
+    pts: list[int],
+    time_base: Fraction = Fraction(1, 1000),
+    size: tuple[int, int] = (160, 120),
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    audio: bool = False,
+    subtitles: Path | None = None,
+    attachment: bytes | None = None,
+    chapters: bool = False,
+) -> None:
+    """A clip with frames at ``pts`` (VFR when irregular), BT.709 tags, and the extras asked for."""
+    width, height = size
+    with av.open(str(path), "w") as output:
+        video = output.add_stream(codec, rate=25)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        video.time_base = video.codec_context.time_base = time_base
+        context = video.codec_context
+        context.color_range, context.colorspace, context.color_primaries, context.color_trc = 1, 1, 1, 1
+        video.metadata.update({"title": "camera one", "language": "fra"})
+        audio_stream = None
+        if audio:
+            audio_stream = output.add_stream("aac", rate=48000, layout="mono")
+            audio_stream.metadata.update({"title": "commentary", "language": "eng"})
+        if subtitles is not None:
+            subtitle_input = av.open(str(subtitles))
+            subtitle_stream = output.add_stream_from_template(subtitle_input.streams.subtitles[0])
+            subtitle_stream.metadata.update({"language": "deu", "title": "Untertitel"})
+        if attachment is not None:
+            output.add_attachment("notes.txt", "text/plain", attachment)
+        output.metadata.update({"title": "A test clip", "comment": "made by test_bridge"})
+        if chapters:
+            output.set_chapters(
+                [
+                    {"id": 1, "start": 0, "end": 300, "time_base": Fraction(1, 1000), "metadata": {"title": "Opening"}},
+                    {"id": 2, "start": 300, "end": 600, "time_base": Fraction(1, 1000), "metadata": {"title": "Ending"}},
+                ]
+            )
+        for index, stamp in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(gradient(width, height, index), format="rgb24").reformat(
+                format=pix_fmt, dst_colorspace="ITU709", dst_color_range=1
+            )
+            frame.pts, frame.time_base = stamp, time_base
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        if audio_stream is not None:
+            seconds = float(pts[-1] * time_base) + 0.1
+            samples = (0.1 * np.sin(np.arange(int(seconds * 48000)) * 0.05)).astype(np.float32)
+            for start in range(0, len(samples), 1024):
+                frame = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+                output.mux(audio_stream.encode(frame))
+            output.mux(audio_stream.encode(None))
+        if subtitles is not None:
+            for packet in subtitle_input.demux(subtitle_input.streams.subtitles[0]):
+                if packet.size:
+                    packet.stream = subtitle_stream
+                    output.mux(packet)
+            subtitle_input.close()
+
+
+def frame_times(path: Path) -> list[float]:
+    """Presentation time of every decoded video frame."""
+    with av.open(str(path)) as container:
+        return [float(frame.pts * frame.time_base) for frame in container.decode(video=0)]
+
+
+def packet_digests(path: Path, kind: str) -> list[tuple[float, str]]:
+    """(time, md5) of each packet of the first stream of ``kind``."""
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return [
+            (float(packet.pts * packet.time_base), hashlib.md5(bytes(packet)).hexdigest())
+            for packet in container.demux(stream)
+            if packet.size
+        ]
+
+
+def leftovers(folder: Path, keep: set[str]) -> list[str]:
+    """Files in ``folder`` other than ``keep`` (a temporary file left behind shows up here)."""
+    return sorted(name.name for name in folder.iterdir() if name.name not in keep)
+
+
+def test_variable_frame_rate_timestamps_and_colours_are_kept(tmp_path):
+    pts = [0, 40, 80, 200, 233, 266, 300, 420, 460, 700, 740, 780]
+    source, target = tmp_path / "vfr.mkv", tmp_path / "out.mkv"
+    write_clip(source, pts)
+    result = transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    assert result.frames == len(pts)
+    assert frame_times(target) == pytest.approx(frame_times(source), abs=1e-6)
+    info_in, info_out = probe(source), probe(target)
+    assert (info_out.width, info_out.height, info_out.pixel_format) == (160, 120, "yuv420p")
+    assert (info_out.color_range, info_out.colorspace, info_out.color_primaries, info_out.color_trc) == (1, 1, 1, 1)
+    assert info_out.duration == pytest.approx(info_in.duration, abs=0.002)
+    assert set(result.seconds) == {"decode", "encode", "total"}
+
+
+def test_every_frame_goes_through_the_processor_and_the_rest_is_unchanged(tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 400, 40)))
+    transcode(source, target, lambda info: LaggingMarker(lag=4), encoder=EncoderSettings(crf=10), progress=False)
+    with av.open(str(source)) as before, av.open(str(target)) as after:
+        pairs = list(zip(before.decode(video=0), after.decode(video=0), strict=True))
+    for original, written in pairs:
+        image, reference = written.to_ndarray(format="rgb24").astype(int), original.to_ndarray(format="rgb24").astype(int)
+        assert image[1:7, 1:7].min() > 240  # the processor's mark
+        assert np.abs(image[16:, 16:] - reference[16:, 16:]).mean() < 1.0  # colours survive RGB and back
+
+
+def test_odd_frame_size_is_kept_exactly(tmp_path):
+    source, target = tmp_path / "odd.mkv", tmp_path / "odd_out.mkv"
+    write_clip(source, list(range(0, 200, 40)), size=(161, 121), codec="ffv1")
+    transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    info = probe(target)
+    assert (info.width, info.height) == (161, 121)
+    assert info.pixel_format == "yuv444p"  # 4:2:0 cannot hold an odd size; no padding, no crop
+    assert len(frame_times(target)) == 5
+
+
+def test_streams_metadata_chapters_and_attachments_are_copied(tmp_path):
+    subtitles = tmp_path / "subs.srt"
+    subtitles.write_text("1\n00:00:00,100 --> 00:00:00,300\nHallo\n\n2\n00:00:00,400 --> 00:00:00,600\nWelt\n")
+    source, target = tmp_path / "full.mkv", tmp_path / "full_out.mkv"
+    write_clip(source, list(range(0, 680, 40)), audio=True, subtitles=subtitles, attachment=b"font or notes", chapters=True)
+    transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    for kind in ("audio", "subtitles"):
+        assert packet_digests(target, kind) == packet_digests(source, kind)
+    with av.open(str(source)) as before, av.open(str(target)) as after:
+        tags = {key.lower(): value for key, value in after.metadata.items()}  # Matroska writes some in capitals
+        assert tags["title"] == "A test clip" and tags["comment"] == "made by test_bridge"
+        assert [(c["start"], c["end"], c["metadata"]) for c in after.chapters()] == [
+            (c["start"], c["end"], c["metadata"]) for c in before.chapters()
+        ]
+        assert [stream.type for stream in after.streams] == [stream.type for stream in before.streams]
+        for old, new in zip(before.streams, after.streams):
+            for key in ("title", "language", "filename", "mimetype"):
+                assert new.metadata.get(key) == old.metadata.get(key)
+        assert after.streams.attachments[0].data == b"font or notes"
+
+
+def test_mp4_output_leaves_out_a_stream_it_cannot_hold_and_says_so(tmp_path):
+    subtitles = tmp_path / "subs.srt"
+    subtitles.write_text("1\n00:00:00,100 --> 00:00:00,300\nHallo\n")
+    source, target = tmp_path / "subs.mkv", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 400, 40)), audio=True, subtitles=subtitles)
+    notes: list[str] = []
+    transcode(source, target, lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert len(notes) == 1 and "subtitle stream #2" in notes[0] and ".mkv" in notes[0]
+    with av.open(str(target)) as output:
+        assert [stream.type for stream in output.streams] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_failure_midway_leaves_no_output_and_no_temporary_file(tmp_path, error):
+    source = tmp_path / "in.mp4"
+    write_clip(source, list(range(0, 800, 40)))
+    target = tmp_path / "out.mp4"
+    with pytest.raises(error):
+        transcode(source, target, lambda info: LaggingMarker(fail_at=12, error=error), progress=False)
+    assert leftovers(tmp_path, {"in.mp4"}) == []
+
+
+def test_a_processor_that_loses_frames_fails_closed(tmp_path):
+    class Dropper(LaggingMarker):
+        def flush(self):
+            return []  # the held-back frames never come out
+
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 400, 40)))
+    with pytest.raises(RuntimeError, match="decoded but"):
+        transcode(source, target, lambda info: Dropper(), progress=False)
+    assert leftovers(tmp_path, {"in.mp4"}) == []
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 200, 40)))
+    target.write_bytes(b"keep me")
+    with pytest.raises(AnonfilterError, match="--overwrite"):
+        transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    assert target.read_bytes() == b"keep me"
+    transcode(source, target, lambda info: LaggingMarker(), overwrite=True, progress=False)
+    assert len(frame_times(target)) == 5
+
+
+def test_probe_describes_the_video(tmp_path):
+    source = tmp_path / "in.mkv"
+    write_clip(source, list(range(0, 400, 40)))
+    info = probe(source)
+    assert isinstance(info, VideoInfo)
+    assert (info.width, info.height, info.codec, info.pixel_format) == (160, 120, "h264", "yuv420p")
+    assert info.fps == pytest.approx(25, rel=0.05) and info.duration == pytest.approx(0.4, abs=0.05)
