@@ -54,7 +54,7 @@ def random_batch(images: np.ndarray, batch_size: int, rng: np.random.Generator) 
 
 def mask_tensor(size: int = 64) -> torch.Tensor:
     """The canonical face mask as a ``(1, 1, size, size)`` tensor."""
-    return torch.from_numpy(canonical_mask(size))[None, None]
+    return torch.from_numpy(canonical_mask(size).copy())[None, None]
 
 
 def train_loop(
@@ -69,7 +69,8 @@ def train_loop(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        running = 0.98 * running + 0.02 * float(loss) if index else float(loss)
+        value = float(loss.detach())
+        running = 0.98 * running + 0.02 * value if index else value
         elapsed = time.time() - start
         if index % 100 == 0:
             print(f"{name} step {index} loss {running:.4f} {elapsed:.0f}s", flush=True)
@@ -79,11 +80,18 @@ def train_loop(
     model.eval()
 
 
-def export_onnx(model: nn.Module, example: tuple[torch.Tensor, ...], names: list[str], output: str, path: Path) -> None:
-    """Export ``model`` to ONNX at ``path`` with a dynamic batch axis on every input and the output."""
+def export_onnx(
+    model: nn.Module, example: tuple[torch.Tensor, ...], names: list[str], output: str, path: Path, fold_constants: bool = True
+) -> None:
+    """Export ``model`` to ONNX at ``path`` with a dynamic batch axis on every input and the output.
+
+    ``fold_constants=False`` keeps weights as stored (e.g. float16 with a cast, or one matrix used
+    twice) instead of folding them into larger float32 copies.
+    """
     axes = {name: {0: "batch"} for name in names + [output]}
     with torch.no_grad():
         torch.onnx.export(
-            model, example, str(path), input_names=names, output_names=[output], dynamic_axes=axes, opset_version=17, dynamo=False
+            model, example, str(path), input_names=names, output_names=[output], dynamic_axes=axes, opset_version=17, dynamo=False,
+            do_constant_folding=fold_constants,
         )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
