@@ -146,9 +146,11 @@ class TemporalTracker:
                 continue
             since = None if track.last_embed is None else index - track.last_embed
             for_reid = track.embed_count < s.embeds_per_track and (since is None or since >= s.frames(s.embed_every))
-            for_keep = keep_list and track.checks.promising and (since is None or since >= s.frames(s.keep_every))
+            for_keep = keep_list and (since is None or since >= s.frames(s.keep_every))
             if for_reid or for_keep:
-                due.append((not (keep_list and track.checks.promising), track.last_embed or -1, track))
+                # keep-list candidates first (latest check passed, then never checked), oldest first
+                rank = (0 if track.checks.runs else 1) if for_keep and track.checks.promising else 2
+                due.append((rank, track.last_embed or -1, track))
         due.sort(key=lambda item: item[:2])
         for _, _, track in due[: s.embeds_per_frame]:
             embedding = self.identities.embed(frame, track.hits[index].box)
