@@ -280,6 +280,8 @@ class Script:
         self.waiting = False
         """True while autostart waits for the input source to show a picture."""
         self.panic_on = False
+        self.ready = False
+        """True once OBS has loaded the scene collection (scripts load before its sources)."""
 
     def config(self):
         """The user's settings as a plain dict."""
@@ -356,13 +358,17 @@ class Script:
 
     def control(self):
         """Timer (graphics thread, light work only): autostart, method requests, status."""
-        if self.settings is None:
+        if self.settings is None or not self.ready:
             return
+        if self.output is None:
+            try:
+                self.ensure_output()
+            except RuntimeError as error:
+                self.error = str(error)
+                return
         config = self.config()
         if self.session is None and config["autostart"] and (not self.error or self.waiting):
             self.start()
-        if self.output is None:
-            return
         source_settings = obs.obs_source_get_settings(self.output)
         try:
             requested = obs.obs_data_get_string(source_settings, SETTING_METHOD_REQUEST)
@@ -473,16 +479,31 @@ def script_update(settings):
 def script_load(settings):
     """Register the panic hotkey and the control timer; create the output source."""
     SCRIPT.settings = settings
-    SCRIPT.hotkey = obs.obs_hotkey_register_frontend(PANIC_HOTKEY, "anonfilter: panic (obscure the whole output)", SCRIPT.panic)
+    # OBS takes only plain functions as hotkey callbacks (not bound methods)
+    SCRIPT.hotkey = obs.obs_hotkey_register_frontend(PANIC_HOTKEY, "anonfilter: panic (obscure the whole output)", _on_panic)
     bindings = obs.obs_data_get_array(settings, "panic_hotkey")
     obs.obs_hotkey_load(SCRIPT.hotkey, bindings)
     obs.obs_data_array_release(bindings)
-    try:
-        SCRIPT.ensure_output()
-    except RuntimeError as error:
-        SCRIPT.error = str(error)
-        log(SCRIPT.error)
+    current_scene = obs.obs_frontend_get_current_scene()
+    SCRIPT.ready = current_scene is not None  # loaded by hand into a running OBS
+    obs.obs_source_release(current_scene)
+    obs.obs_frontend_add_event_callback(_on_frontend_event)
     obs.timer_add(SCRIPT.control, CONTROL_MS)
+
+
+def _on_panic(pressed):
+    SCRIPT.panic(pressed)
+
+
+def _on_frontend_event(event):
+    if event in (obs.OBS_FRONTEND_EVENT_FINISHED_LOADING, obs.OBS_FRONTEND_EVENT_SCENE_COLLECTION_CHANGED):
+        SCRIPT.ready = True
+    elif event in (obs.OBS_FRONTEND_EVENT_SCENE_COLLECTION_CHANGING, obs.OBS_FRONTEND_EVENT_EXIT):
+        SCRIPT.ready = False
+        SCRIPT.stop()
+        if SCRIPT.output is not None:
+            obs.obs_source_release(SCRIPT.output)
+            SCRIPT.output = None
 
 
 def script_save(settings):
