@@ -1,0 +1,250 @@
+"""The live engine and its bridge to the OBS script, without OBS (tests/test_obs.py runs a real OBS)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from anonfilter.live.engine import LiveEngine, build_live_anonymizer
+from anonfilter.live.sources import BridgeSource
+from anonfilter.plugins import PluginHost
+from anonfilter.types import Detections
+from obs_script.bridge import FAILED, IN, OUT, RUNNING, STARTING, Bridge, OutputGate, Stamp, black_frame
+from tests.data import shared_path
+
+WIDTH, HEIGHT = 640, 360
+CLIP = "videos/liveportrait_s18.mp4"  # 1280x720, one face on the right
+
+
+@pytest.fixture
+def bridge(tmp_path: Path):
+    """A fresh bridge file, as the OBS script creates it."""
+    created = Bridge.create(str(tmp_path / "test.bridge"), WIDTH, HEIGHT)
+    yield created
+    created.close()
+
+
+def fill_with(bridge: Bridge, slot: int, pixels: bytes):
+    """A ``fill``/``take`` callback that writes ``pixels`` into a slot."""
+
+    def fill() -> None:
+        bridge.data(slot)[:] = pixels
+
+    return fill
+
+
+def test_bridge_carries_frames_and_header_between_two_mappings(bridge: Bridge) -> None:
+    """What one side publishes, the other reads back with its index and capture time."""
+    other = Bridge.open(bridge.path)
+    try:
+        assert (other.width, other.height, other.get("engine_state")) == (WIDTH, HEIGHT, STARTING)
+        pixels = bytes(range(256)) * (bridge.frame_bytes // 256)
+        bridge.publish(IN, 7, 123456, fill_with(bridge, IN, pixels))
+        copied = bytearray(bridge.frame_bytes)
+        stamp = other.latest(IN, 0, lambda: copied.__setitem__(slice(None), other.data(IN)))
+        assert stamp == Stamp(2, 7, 123456) and bytes(copied) == pixels
+        assert other.latest(IN, stamp.seq, lambda: None) is None, "the same frame is not read twice"
+        assert other.latest(OUT, 0, lambda: None) is None, "nothing was published to OUT"
+        other.set("method", "pixelate" * 20)
+        assert bridge.get("method") == ("pixelate" * 20)[:63], "text is cut to its field"
+    finally:
+        other.close()
+
+
+def test_a_frame_changed_during_the_copy_is_rejected(bridge: Bridge) -> None:
+    """Seqlock: a read that overlaps a write, or starts during one, returns nothing."""
+    bridge.publish(OUT, 1, 1, lambda: None)
+    overlapping = bridge.latest(OUT, 0, lambda: bridge.publish(OUT, 2, 2, lambda: None))
+    assert overlapping is None
+    during_write = []
+    bridge.publish(OUT, 3, 3, lambda: during_write.append(bridge.latest(OUT, 0, lambda: None)))
+    assert during_write == [None]
+    assert bridge.latest(OUT, 0, lambda: None).index == 3
+
+
+def test_open_refuses_a_file_that_is_not_a_bridge(tmp_path: Path) -> None:
+    """A wrong path gives a clear error, from the class and from `anonfilter live` (one line, exit 2)."""
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"x" * 8192)
+    with pytest.raises(ValueError, match="not an anonfilter bridge"):
+        Bridge.open(str(junk))
+    result = subprocess.run(
+        [sys.executable, "-m", "anonfilter.cli", "live", "--bridge", str(junk)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "not an anonfilter bridge" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "newest, running, panic, age_ms, show, reason",
+    [
+        (None, True, False, 0, False, "engine starting"),
+        (Stamp(2, 0, 0), False, False, 10, False, "engine not running"),
+        (Stamp(2, 0, 0), True, False, 900, False, "engine late"),
+        (Stamp(2, 0, 0), True, True, 10, False, "panic"),
+        (Stamp(2, 0, 0), True, False, 100, True, "anonymizing"),
+    ],
+)
+def test_output_gate_fails_closed(newest, running, panic, age_ms, show, reason) -> None:
+    """Only a fresh frame from a running engine, with panic off, is shown; anything else is obscured."""
+    verdict = OutputGate(max_delay_ms=500).decide(int(age_ms * 1e6), newest, running, panic)
+    assert verdict.show is show and verdict.reason.startswith(reason)
+
+
+def test_black_frame_is_opaque_black() -> None:
+    """The obscured frame has no trace of the picture."""
+    frame = np.frombuffer(black_frame(4, 2), np.uint8).reshape(2, 4, 4)
+    assert (frame[..., :3] == 0).all() and (frame[..., 3] == 255).all()
+
+
+def clip_frames(count: int) -> list[np.ndarray]:
+    """The first frames of the test clip, scaled to the test size, as BGRA (what OBS reads back)."""
+    frames = []
+    with av.open(str(shared_path(CLIP))) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="bgra", width=WIDTH, height=HEIGHT))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def start_engine(bridge: Bridge, method: str = "pixelate") -> tuple[LiveEngine, threading.Thread, threading.Event]:
+    """The engine on frames from the bridge, in a thread."""
+    host = PluginHost()
+    anonymizer = build_live_anonymizer(host=host)
+    anonymizer.method, anonymizer.method_name = host.create_method(method), method
+    opened = Bridge.open(bridge.path)
+    engine = LiveEngine(opened, BridgeSource(opened, 25), anonymizer, host, report=lambda message: None)
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, kwargs={"stop": stop}, daemon=True)
+    thread.start()
+    return engine, thread, stop
+
+
+def close(engine: LiveEngine) -> None:
+    """Release the engine's source and its mapping of the bridge."""
+    engine.source.close()
+    engine.bridge.close()
+
+
+def wait_for_out(bridge: Bridge, after_seq: int, timeout: float = 30) -> tuple[Stamp, np.ndarray]:
+    """The next frame the engine publishes."""
+    out = np.empty((HEIGHT, WIDTH, 4), np.uint8)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stamp = bridge.latest(OUT, after_seq, lambda: out.__setitem__(slice(None), np.frombuffer(bridge.data(OUT), np.uint8).reshape(out.shape)))
+        if stamp is not None:
+            return stamp, out
+        time.sleep(0.005)
+    raise AssertionError("the engine published nothing")
+
+
+def test_engine_anonymizes_frames_from_the_bridge(bridge: Bridge) -> None:
+    """Frames put into IN come out of OUT with their index and capture time, face changed, rest kept."""
+    frames = clip_frames(4)
+    engine, thread, stop = start_engine(bridge)
+    try:
+        seq = 0
+        for index, frame in enumerate(frames):
+            bridge.publish(IN, 100 + index, 5000 + index, fill_with(bridge, IN, frame.tobytes()))
+            stamp, out = wait_for_out(bridge, seq)
+            seq = stamp.seq
+            assert (stamp.index, stamp.capture_ns) == (100 + index, 5000 + index)
+            faces = engine.anonymizer.detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB))
+            assert len(faces) == 1
+            x0, y0, x1, y1 = faces.boxes[0].astype(int)
+            face_change = np.abs(out[y0:y1, x0:x1, :3].astype(int) - frame[y0:y1, x0:x1, :3]).mean()
+            background_change = np.abs(out[:, : x0 - 80, :3].astype(int) - frame[:, : x0 - 80, :3]).mean()
+            assert face_change > 8 and background_change < 1, (face_change, background_change)
+        assert bridge.get("engine_state") == RUNNING and bridge.get("frames_done") == len(frames)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        close(engine)
+
+
+def test_engine_switches_method_when_the_script_asks(bridge: Bridge) -> None:
+    """A method name and a new sequence number in the header switch the method; a bad name is reported."""
+    engine, thread, stop = start_engine(bridge)
+    try:
+        bridge.set("method", "no-such-method")
+        bridge.set("method_seq", 1)
+        deadline = time.monotonic() + 10
+        while "no-such-method" not in str(bridge.get("message")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.anonymizer.method_name == "pixelate" and "unknown method" in str(bridge.get("message"))
+        bridge.set("method", "solid")
+        bridge.set("method_seq", 2)
+        while engine.anonymizer.method_name != "solid" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.anonymizer.method_name == "solid"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        close(engine)
+
+
+class BrokenDetector:
+    """A detector that fails, to check that the engine stops instead of passing frames through."""
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """Always fails."""
+        raise RuntimeError("detector broke")
+
+
+def test_engine_failure_never_publishes_the_raw_frame(bridge: Bridge) -> None:
+    """When the detector fails the engine stops with nothing in OUT, so the script shows black."""
+    host = PluginHost()
+    anonymizer = build_live_anonymizer(host=host)
+    anonymizer.detector = BrokenDetector()
+    opened = Bridge.open(bridge.path)
+    engine = LiveEngine(opened, BridgeSource(opened, 25), anonymizer, host, report=lambda message: None)
+    bridge.publish(IN, 0, 0, fill_with(bridge, IN, clip_frames(1)[0].tobytes()))
+    with pytest.raises(RuntimeError, match="detector broke"):
+        engine.run()
+    close(engine)
+    assert bridge.stamp(OUT).seq == 0
+    assert OutputGate(500).decide(time.monotonic_ns(), None, engine_running=False, panic=False).show is False
+
+
+def test_engine_exits_when_the_script_is_gone(bridge: Bridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no heartbeat from the OBS script for a while, the engine stops by itself."""
+    monkeypatch.setattr("anonfilter.live.engine.ORPHAN_SECONDS", 0.2)
+    engine, thread, stop = start_engine(bridge)
+    bridge.beat("script_heartbeat_ns")
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    close(engine)
+
+
+def test_live_command_plays_a_file_as_a_camera(tmp_path: Path) -> None:
+    """`anonfilter live --camera FILE` (the engine owns the camera) runs and reports its latency."""
+    clip = shared_path(CLIP)
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "anonfilter.cli", "live", "--bridge", str(tmp_path / "b"), "--create", f"{WIDTH}x{HEIGHT}",
+            "--camera", str(clip), "--frames", "8", "--tracker", "none",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "8 frames at 640x360, per-frame latency p50" in result.stderr
+    assert not (tmp_path / "b").exists(), "a bridge the command created is removed"
+
+
+def test_failed_engine_start_is_reported_in_the_bridge(bridge: Bridge) -> None:
+    """An engine that cannot start says why in the bridge header (the OBS script shows it)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "anonfilter.cli", "live", "--bridge", bridge.path, "--method", "nope"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert bridge.get("engine_state") == FAILED and "unknown method 'nope'" in str(bridge.get("message"))
