@@ -8,7 +8,7 @@ import pytest
 from anonfilter.identity.gallery import Gallery
 from anonfilter.identity.keeplist import KeepChecks, KeepList
 from anonfilter.identity.keys import IdentityKeys
-from anonfilter.identity.registry import Identities
+from anonfilter.identity.registry import FaceSample, Identities
 
 
 def test_keys_are_reproducible_with_a_seed_and_random_without():
@@ -65,4 +65,8 @@ def test_keep_list_distance_and_identities():
     with pytest.raises(ValueError):
         Identities(IdentityKeys(1), None, keep)
     identities = Identities(IdentityKeys(1))
-    assert not identities.embeds and identities.embed(np.zeros((10, 10, 3), np.uint8), np.zeros(4)) is None
+    sample = FaceSample.cut(np.zeros((100, 100, 3), np.uint8), np.array([40, 40, 60, 60.0]))
+    assert sample.image.shape == (41, 41, 3) and list(sample.box) == [10, 10, 30, 30]
+    assert not identities.embeds and identities.embed(sample) is None
+    identities.offer(5, [sample])
+    assert identities.match([sample], exclude=set()) == (None, [])

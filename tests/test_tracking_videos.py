@@ -126,22 +126,30 @@ def test_no_leak_where_per_frame_detection_misses_on_facenet():
 def test_identity_comes_back_after_a_long_absence():
     frames, found = clip(MAKEUP, 100)
     damaged = list(found)
-    for index in range(20, 60):  # gone for longer than max_gap: the track ends
+    for index in range(20, 80):  # gone for longer than max_gap: the track ends
         damaged[index] = Detections.empty()
     for embed in (True, False):
         out = track(frames, damaged, embed=embed)
         (before,) = out[10]
-        (after,) = out[80]
+        (after,) = out[95]
         assert before.track_id != after.track_id
         assert (before.identity_key == after.identity_key) is embed
 
 
+def test_nobody_is_embedded_while_nobody_could_be_reidentified():
+    frames, found = clip(MAKEUP, 60)
+    calls = embedder().calls
+    out = track(frames, found, embed=True)
+    assert len({face.identity_key for faces in out.values() for face in faces}) == 1
+    assert embedder().calls == calls
+
+
 def test_identity_comes_back_in_live_mode():
     frames, found = clip(MAKEUP, 100)
-    damaged = [d if not 20 <= index < 60 else Detections.empty() for index, d in enumerate(found)]
+    damaged = [d if not 20 <= index < 80 else Detections.empty() for index, d in enumerate(found)]
     out = track(frames, damaged, embed=True, live=True)
     (before,) = out[10]
-    (after,) = out[90]
+    (after,) = out[95]
     assert before.track_id != after.track_id and before.identity_key == after.identity_key
 
 

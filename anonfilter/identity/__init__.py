@@ -2,7 +2,18 @@
 
 from anonfilter.identity.embedder import SAME_PERSON_DISTANCE, FaceEmbedder, distance
 from anonfilter.identity.gallery import Gallery
-from anonfilter.identity.keeplist import KeepList
+from anonfilter.identity.keeplist import KeepChecks, KeepList
 from anonfilter.identity.keys import IdentityKeys
+from anonfilter.identity.registry import FaceSample, Identities
 
-__all__ = ["FaceEmbedder", "Gallery", "IdentityKeys", "KeepList", "SAME_PERSON_DISTANCE", "distance"]
+__all__ = [
+    "FaceEmbedder",
+    "FaceSample",
+    "Gallery",
+    "Identities",
+    "IdentityKeys",
+    "KeepChecks",
+    "KeepList",
+    "SAME_PERSON_DISTANCE",
+    "distance",
+]

@@ -32,6 +32,13 @@ class Gallery:
     def __len__(self) -> int:
         return len(self._identities)
 
+    def __contains__(self, key: int) -> bool:
+        return key in self._identities
+
+    def keys(self) -> list[int]:
+        """The identity keys remembered, least recently updated first."""
+        return list(self._identities)
+
     def add(self, key: int, embedding: np.ndarray) -> None:
         """Remember ``embedding`` under identity ``key``."""
         identity = self._identities.pop(key, None) or _Identity(key)

@@ -1,8 +1,16 @@
-"""The tracker's one door to identities: surrogate keys, re-identification and the keep-list."""
+"""The tracker's one door to identities: surrogate keys, re-identification and the keep-list.
+
+Re-identification is lazy: the tracker hands over a :class:`FaceSample` (a copy of the pixels
+around a face) per identity, and a sample is embedded only when there is a question to answer:
+a new track appears while someone who is not visible any more could be the same person. A
+streamer alone in front of the camera is never embedded at all (unless there is a keep-list).
+"""
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -11,6 +19,28 @@ from anonfilter.identity.gallery import Gallery
 from anonfilter.identity.keeplist import KeepList
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.types import Frame
+
+SAMPLE_MARGIN = 0.5
+"""A sample keeps this fraction of the face size around the box on each side (for alignment)."""
+MAX_PENDING = 256
+"""At most this many identities wait with a sample that has not been embedded yet."""
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """A copy of the pixels around one detected face (``box`` in the copy's coordinates)."""
+
+    image: np.ndarray
+    box: np.ndarray
+
+    @classmethod
+    def cut(cls, frame: Frame, box: np.ndarray) -> "FaceSample":
+        """Copy the face in ``box`` and a margin around it out of ``frame``."""
+        height, width = frame.shape[:2]
+        margin = SAMPLE_MARGIN * max(box[2] - box[0], box[3] - box[1])
+        x0, y0 = int(max(0, box[0] - margin)), int(max(0, box[1] - margin))
+        x1, y1 = int(min(width, box[2] + margin + 1)), int(min(height, box[3] + margin + 1))
+        return cls(np.ascontiguousarray(frame[y0:y1, x0:x1]), np.asarray(box, np.float64) - [x0, y0, x0, y0])
 
 
 class Identities:
@@ -26,7 +56,7 @@ class Identities:
         keys: IdentityKeys,
         embedder: Optional[FaceEmbedder] = None,
         keep_list: KeepList = KeepList(),
-        reid_distance: float = 0.5,
+        reid_distance: float = 0.55,
         keep_distance: float = 0.45,
     ) -> None:
         if keep_list and embedder is None:
@@ -39,31 +69,55 @@ class Identities:
         self.keep_distance = keep_distance
         self.reidentified = 0
         """How many tracks took an earlier track's key."""
+        self._pending: OrderedDict[int, list[FaceSample]] = OrderedDict()
 
     @property
     def embeds(self) -> bool:
         """True when faces are embedded at all (re-identification or a keep-list)."""
         return self.embedder is not None
 
-    def embed(self, frame: Frame, box: np.ndarray) -> Optional[np.ndarray]:
-        """The face's embedding (None when the box is unusable or there is no embedder)."""
+    def embed(self, sample: FaceSample) -> Optional[np.ndarray]:
+        """The sample's embedding (None when its box is unusable or there is no embedder)."""
         if self.embedder is None:
             return None
-        return self.embedder.embed(frame, tuple(float(v) for v in box))
-
-    def key_for(self, embeddings: Iterable[np.ndarray], exclude: set[int]) -> Optional[int]:
-        """An earlier identity the ``embeddings`` match (never one in ``exclude``), or None."""
-        key = self.gallery.best_match(embeddings, self.reid_distance, exclude)
-        self.reidentified += key is not None
-        return key
+        return self.embedder.embed(sample.image, tuple(float(v) for v in sample.box))
 
     def new_key(self) -> int:
         """A fresh key for a new person."""
         return self.keys.new_key()
 
+    def offer(self, key: int, samples: list[FaceSample]) -> None:
+        """Samples of identity ``key``, embedded only if a later question needs them."""
+        if self.embedder is None or key in self.gallery or not samples:
+            return
+        self._pending.pop(key, None)
+        self._pending[key] = samples
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)
+
     def remember(self, key: int, embedding: np.ndarray) -> None:
         """Add an embedding of identity ``key`` to the re-identification gallery."""
+        self._pending.pop(key, None)
         self.gallery.add(key, embedding)
+
+    def match(self, samples: list[FaceSample], exclude: set[int]) -> tuple[Optional[int], list[np.ndarray]]:
+        """The earlier identity the face in ``samples`` belongs to (never one in ``exclude``), or None,
+        and the samples' embeddings (none when nothing had to be compared, so nothing was embedded)."""
+        candidates = (set(self.gallery.keys()) | set(self._pending)) - exclude
+        if not candidates or not samples or self.embedder is None:
+            return None, []
+        embeddings = self._embed_all(samples)
+        if not embeddings:
+            return None, []
+        for key in candidates & set(self._pending):
+            for earlier in self._embed_all(self._pending.pop(key)):
+                self.gallery.add(key, earlier)
+        key = self.gallery.best_match(embeddings, self.reid_distance, exclude)
+        self.reidentified += key is not None
+        return key, embeddings
+
+    def _embed_all(self, samples: list[FaceSample]) -> list[np.ndarray]:
+        return [embedding for embedding in map(self.embed, samples) if embedding is not None]
 
     def is_kept_person(self, embedding: np.ndarray) -> bool:
         """True when ``embedding`` is confidently one of the keep-list people."""

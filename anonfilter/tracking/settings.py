@@ -51,14 +51,17 @@ class TrackerSettings:
     embed_min_size: float = 40.0
     """Faces smaller than this (pixels, longer box side) are not embedded (unreliable)."""
     embed_every: float = 0.5
-    """A track is embedded when confirmed and then at most this often..."""
-    embeds_per_track: int = 3
-    """... up to this many times for re-identification."""
+    """A track's face (at a high score) is copied this often, to be embedded if a new face might
+    be this person (re-identification embeds lazily, only when there is a question)..."""
+    samples_per_track: int = 3
+    """... and the latest this many copies are kept (embedded together when needed, so one
+    turned or occluded view matters less)."""
     embeds_per_frame: int = 1
-    """At most this many embeddings (about 0.1 s each) are computed per frame."""
-    reid_distance: float = 0.5
+    """At most this many keep-list checks (an embedding each, about 0.1 s) are made per frame."""
+    reid_distance: float = 0.55
     """A new track takes the identity of an earlier track whose embeddings are this close
-    (dlib's same-person threshold is 0.6; lower is stricter)."""
+    (median over its samples; dlib's same-person threshold is 0.6). A wrong merge only gives two
+    people one replacement face; a missed one gives one person two."""
     keep_distance: float = 0.45
     """A face counts as a keep-list person only when its embedding is this close to a photo..."""
     keep_matches: int = 3

@@ -12,9 +12,10 @@ track coasts forward on its predicted motion with a growing box. In both modes n
 moves inwards faster than a face can move, and every detection is anonymized on its own frame
 whatever its score.
 
-Each track carries a surrogate identity key; faces are embedded now and then (dlib, per track,
-not per frame) so that a face that comes back gets its old key, and so that keep-list people can
-be left visible when the match is confident over several frames.
+Each track carries a surrogate identity key. A copy of each track's face is kept now and then;
+it is embedded (dlib, per track, not per frame) only when a new face might be someone seen
+before, so that a face that comes back gets its old key. Keep-list candidates are embedded every
+few frames, and left visible only when the match is confident over several checks.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from typing import Optional
 
 import numpy as np
 
-from anonfilter.identity.registry import Identities
+from anonfilter.identity.registry import FaceSample, Identities
 from anonfilter.tracking.assignment import assign, match_cost
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
 from anonfilter.tracking.settings import TrackerSettings
-from anonfilter.tracking.track import CONFIRMED, Track
+from anonfilter.tracking.track import Track
 from anonfilter.types import Detections, Frame
 
 NO_DISTANCE_MATCH = -1.0
@@ -67,7 +68,7 @@ class TemporalTracker:
             self._associate(index, detections)
         self._end_lost(index)
         if self.identities.embeds:
-            self._embed(index, frame)
+            self._identify(index, frame)
         if self.live:
             shown = [track for track in self._active if track.confirmed or index - track.last_hit <= self._tentative]
             faces = [self._live_face(track, index) for track in shown]
@@ -108,7 +109,8 @@ class TemporalTracker:
             track.add_hit(index, boxes[detection], *self._detection(detections, detection))
             track.confirm_if(s.confirm_hits, s.confirm_low_hits)
         for detection in list(high[unmatched_high]) + list(low[unmatched_low]):
-            track = Track(self._next_id, index, boxes[detection], *self._detection(detections, detection))
+            score, landmarks, strong = self._detection(detections, detection)
+            track = Track(self._next_id, index, boxes[detection], score, landmarks, strong, s.samples_per_track)
             self._next_id += 1
             track.confirm_if(s.confirm_hits, s.confirm_low_hits)
             self._active.append(track)
@@ -136,51 +138,58 @@ class TemporalTracker:
 
     # -- identities ----------------------------------------------------------------------------
 
-    def _embed(self, index: int, frame: Frame) -> None:
-        """Embed a few of the tracks detected in this frame: for re-identification and the keep-list."""
+    def _identify(self, index: int, frame: Frame) -> None:
+        """Sample faces for re-identification, settle live keys, check keep-list candidates."""
         s = self.settings
-        keep_list = bool(self.identities.keep_list)
+        seen = [track for track in self._active if track.last_hit == index and track.size >= s.embed_min_size]
+        for track in seen:
+            hit = track.hits[index]
+            stale = track.sample_frame is None or index - track.sample_frame >= s.frames(s.embed_every)
+            if hit.score >= s.high_score and stale:
+                track.samples.append(FaceSample.cut(frame, hit.box))
+                track.sample_frame = index
+                if track.key_final:
+                    self.identities.offer(track.key, list(track.samples))
+        if self.live:  # a provisional key becomes an earlier person's once the face is seen well
+            for track in seen:
+                if track.confirmed and track.samples and not track.key_final:
+                    self._settle_key(track)
+        if self.identities.keep_list:
+            self._check_keep_list(index, frame, [track for track in seen if track.confirmed])
+
+    def _check_keep_list(self, index: int, frame: Frame, tracks: list[Track]) -> None:
+        """Embed a few due tracks and record whether they are keep-list people."""
+        s = self.settings
         due = []
-        for track in self._active:
-            if track.state(index) != CONFIRMED or track.size < s.embed_min_size:
-                continue
-            since = None if track.last_embed is None else index - track.last_embed
-            for_reid = track.embed_count < s.embeds_per_track and (since is None or since >= s.frames(s.embed_every))
-            for_keep = keep_list and (since is None or since >= s.frames(s.keep_every))
-            if for_reid or for_keep:
-                # keep-list candidates first (latest check passed, then never checked), oldest first
-                rank = (0 if track.checks.runs else 1) if for_keep and track.checks.promising else 2
+        for track in tracks:
+            if track.last_embed is None or index - track.last_embed >= s.frames(s.keep_every):
+                # candidates first (latest check passed, then never checked), oldest first
+                rank = (0 if track.checks.runs else 1) if track.checks.promising else 2
                 due.append((rank, track.last_embed or -1, track))
         due.sort(key=lambda item: item[:2])
         for _, _, track in due[: s.embeds_per_frame]:
-            embedding = self.identities.embed(frame, track.hits[index].box)
+            embedding = self.identities.embed(FaceSample.cut(frame, track.hits[index].box))
             if embedding is None:
                 continue
             track.last_embed = index
-            track.embed_count += 1
-            if keep_list:
-                track.checks.add(index, self.identities.is_kept_person(embedding))
+            track.checks.add(index, self.identities.is_kept_person(embedding))
             if track.key_final:
                 self.identities.remember(track.key, embedding)
-            elif self.live and track.key is not None:  # live: the provisional key may change once
-                self._settle_key(track, [embedding])
-            else:
-                track.embeddings.append(embedding)
 
     def _key(self, track: Track) -> int:
-        """The track's key, settled the first time a frame of it goes out."""
+        """The track's key, settled the first time a frame of it goes out (live: provisional)."""
         if track.key is None:
-            if self.live and not track.embeddings:  # provisional until the first embedding
+            if self.live:
                 track.key = self.identities.new_key()
             else:
-                self._settle_key(track, track.embeddings)
+                self._settle_key(track)
         return track.key
 
-    def _settle_key(self, track: Track, embeddings: list[np.ndarray]) -> None:
-        """Give ``track`` the key of an earlier person its embeddings match, or a new one, for good."""
+    def _settle_key(self, track: Track) -> None:
+        """Give ``track`` the key of an earlier person it matches, or a new one, for good."""
         others = self._active + self._finishing
         exclude = {other.key for other in others if other is not track and other.key is not None and other.overlaps(track)}
-        earlier = self.identities.key_for(embeddings, exclude) if embeddings else None
+        earlier, embeddings = self.identities.match(list(track.samples), exclude)
         if earlier is not None:
             track.key = earlier
         elif track.key is None:
@@ -188,7 +197,8 @@ class TemporalTracker:
         track.key_final = True
         for embedding in embeddings:
             self.identities.remember(track.key, embedding)
-        track.embeddings = []
+        if track.samples and not embeddings:
+            self.identities.offer(track.key, list(track.samples))
 
     def _keep(self, track: Track, index: int) -> bool:
         s = self.settings

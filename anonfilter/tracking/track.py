@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from anonfilter.identity.keeplist import KeepChecks
+from anonfilter.identity.registry import FaceSample
 from anonfilter.tracking.boxes import box_center, box_size
 from anonfilter.tracking.kalman import BoxKalman
 
@@ -35,7 +37,9 @@ class Track:
     once their frames are final, so a track that lasts for hours takes constant memory.
     """
 
-    def __init__(self, track_id: int, index: int, box: np.ndarray, score: float, landmarks: Optional[np.ndarray], high: bool) -> None:
+    def __init__(
+        self, track_id: int, index: int, box: np.ndarray, score: float, landmarks: Optional[np.ndarray], high: bool, samples: int = 3
+    ) -> None:
         self.id = track_id
         self.kalman = BoxKalman(tuple(float(v) for v in box))
         self.hits: dict[int, Hit] = {}
@@ -48,8 +52,8 @@ class Track:
         self.ended = False
         self.key: Optional[int] = None
         self.key_final = False
-        self.embeddings: list[np.ndarray] = []
-        self.embed_count = 0
+        self.samples: deque[FaceSample] = deque(maxlen=samples)
+        self.sample_frame: Optional[int] = None
         self.last_embed: Optional[int] = None
         self.checks = KeepChecks()
         self.last_output: Optional[tuple[int, np.ndarray]] = None
