@@ -21,11 +21,13 @@ from anonfilter.identity.keeplist import KeepList
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
 from anonfilter.masks import MaskStyle
+from anonfilter.pipeline import Anonymizer
+from anonfilter.plugins import PluginHost
 from anonfilter.tracking.boxes import grow
 from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
 from anonfilter.tracking.temporal import TemporalTracker
-from anonfilter.types import Detections
+from anonfilter.types import Detections, FrameInfo
 from tests.data import shared_path
 
 MAKEUP = "videos/mmaction2_test_makeup_occlusion.avi"
@@ -208,3 +210,31 @@ def test_crowd_every_frame_returned_in_order_and_covered():
     assert sorted(out) == list(range(16))
     assert leaks(out, found, min_score=0.35) == []
     assert sum(len(faces) for faces in out.values()) >= sum(len(d) for d in found) * 0.8
+
+
+class CachedDetector:
+    """Hands the pipeline the session's cached detections of a clip, frame by frame."""
+
+    def __init__(self, found: list[Detections]) -> None:
+        self.found = iter(found)
+        self.calls = 0
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        self.calls += 1
+        return next(self.found)
+
+
+def test_pipeline_with_the_tracker_blurs_every_frame_of_a_real_clip():
+    frames, found = clip(MAKEUP, 40)
+    detector = CachedDetector(found[::2])  # the pipeline detects on every other frame
+    method = PluginHost().create_method("blur")
+    anonymizer = Anonymizer(detector, TemporalTracker(TrackerSettings(), Identities(IdentityKeys(1))), method, "blur", detect_every=2)
+    height, width = frames[0].shape[:2]
+    out = []
+    for index, frame in enumerate(frames):
+        out += anonymizer.push(frame.copy(), FrameInfo(index, index / 25, width, height))
+    out += anonymizer.flush()
+    assert [info.index for _, info in out] == list(range(40)) and detector.calls == 20
+    for (result, info), original, detections in zip(out, frames, found):
+        x0, y0, x1, y1 = detections.boxes[0].astype(int)
+        assert not np.array_equal(result[y0:y1, x0:x1], original[y0:y1, x0:x1]), info.index
