@@ -8,6 +8,7 @@ video each); the tests then drop detections on purpose and run the tracker on wh
 from __future__ import annotations
 
 import functools
+import time
 
 import av
 import cv2
@@ -20,6 +21,7 @@ from anonfilter.identity.embedder import FaceEmbedder
 from anonfilter.identity.keeplist import KeepList
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
+from anonfilter.identity.worker import EmbeddingWorker
 from anonfilter.masks import MaskStyle
 from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
@@ -152,6 +154,23 @@ def test_identity_comes_back_in_live_mode():
     out = track(frames, damaged, embed=True, live=True)
     (before,) = out[10]
     (after,) = out[95]
+    assert before.track_id != after.track_id and before.identity_key == after.identity_key
+
+
+def test_live_embeds_in_the_background_and_still_reidentifies():
+    frames, found = clip(MAKEUP, 100)
+    damaged = [d if not 20 <= index < 80 else Detections.empty() for index, d in enumerate(found)]
+    tracker = TemporalTracker(TrackerSettings(), Identities(IdentityKeys(5), embedder()), live=True, worker=EmbeddingWorker())
+    out = {}
+    for index, (frame, detections) in enumerate(zip(frames, damaged)):
+        started = time.perf_counter()
+        ((done, faces),) = tracker.push(index, frame, detections)
+        assert time.perf_counter() - started < 0.08, "a live frame waited for an embedding (0.1-0.3 s)"
+        out[done] = faces
+        time.sleep(0.04)  # frames arrive in real time (25 fps)
+    tracker.flush()
+    (before,) = out[10]
+    (after,) = out[99]
     assert before.track_id != after.track_id and before.identity_key == after.identity_key
 
 

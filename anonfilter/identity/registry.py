@@ -112,9 +112,13 @@ class Identities:
         for key in candidates & set(self._pending):
             for earlier in self._embed_all(self._pending.pop(key)):
                 self.gallery.add(key, earlier)
-        key = self.gallery.best_match(embeddings, self.reid_distance, exclude)
+        return self.recognise(embeddings, exclude), embeddings
+
+    def recognise(self, embeddings: list[np.ndarray], exclude: set[int]) -> Optional[int]:
+        """The remembered identity (not in ``exclude``) that ``embeddings`` are close to, or None."""
+        key = self.gallery.best_match(embeddings, self.reid_distance, exclude) if embeddings else None
         self.reidentified += key is not None
-        return key, embeddings
+        return key
 
     def _embed_all(self, samples: list[FaceSample]) -> list[np.ndarray]:
         return [embedding for embedding in map(self.embed, samples) if embedding is not None]

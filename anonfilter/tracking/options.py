@@ -14,6 +14,7 @@ from anonfilter.identity.embedder import FaceEmbedder
 from anonfilter.identity.keeplist import KeepList
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
+from anonfilter.identity.worker import EmbeddingWorker
 from anonfilter.tracking.base import Tracker
 from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
@@ -107,4 +108,5 @@ def tracker_from_args(args: argparse.Namespace, fps: float, live: bool) -> Track
         reid_distance=settings.reid_distance,
         keep_distance=settings.keep_distance,
     )
-    return TemporalTracker(settings, identities, live=live)
+    worker = EmbeddingWorker() if live and embedder is not None else None  # live frames never wait for dlib
+    return TemporalTracker(settings, identities, live=live, worker=worker)

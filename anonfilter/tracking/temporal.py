@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from anonfilter.identity.registry import FaceSample, Identities
+from anonfilter.identity.worker import EmbeddingWorker
 from anonfilter.tracking.assignment import assign, match_cost
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
@@ -40,10 +41,17 @@ NO_DISTANCE_MATCH = -1.0
 class TemporalTracker:
     """Kalman + two-pass Hungarian tracker with gap filling (offline) or coasting (live)."""
 
-    def __init__(self, settings: TrackerSettings, identities: Identities, live: bool = False) -> None:
+    def __init__(
+        self, settings: TrackerSettings, identities: Identities, live: bool = False, worker: Optional[EmbeddingWorker] = None
+    ) -> None:
+        if worker is not None and not live:
+            raise ValueError("a background embedding worker is for live mode (offline runs stay reproducible)")
         self.settings = settings
         self.identities = identities
         self.live = live
+        self.worker = worker
+        """Live: computes embeddings in another process; answers are picked up on later frames."""
+        self._waiting: dict[tuple, Track] = {}
         self._active: list[Track] = []
         self._finishing: list[Track] = []
         self._pending: deque[int] = deque()
@@ -62,6 +70,8 @@ class TemporalTracker:
 
     def push(self, index: int, frame: Frame, detections: Optional[Detections]) -> FinishedFrames:
         """Add frame ``index``; live: its faces at once; offline: frames now beyond the lookahead."""
+        if self.worker is not None:
+            self._collect()
         for track in self._active:
             track.kalman.predict()
         if detections is not None:
@@ -84,6 +94,8 @@ class TemporalTracker:
 
     def flush(self) -> FinishedFrames:
         """End of stream: end every track and return the frames still held back."""
+        if self.worker is not None:
+            self.worker.close()
         for track in self._active:
             track.ended = True
         self._finishing.extend(self._active)
@@ -153,7 +165,10 @@ class TemporalTracker:
         if self.live:  # a provisional key becomes an earlier person's once the face is seen well
             for track in seen:
                 if track.confirmed and track.samples and not track.key_final:
-                    self._settle_key(track)
+                    if self.worker is None:
+                        self._settle_key(track)
+                    elif ("key", track.id) not in self._waiting and self.worker.submit(("key", track.id), list(track.samples)):
+                        self._waiting[("key", track.id)] = track
         if self.identities.keep_list:
             self._check_keep_list(index, frame, [track for track in seen if track.confirmed])
 
@@ -168,13 +183,32 @@ class TemporalTracker:
                 due.append((rank, track.last_embed or -1, track))
         due.sort(key=lambda item: item[:2])
         for _, _, track in due[: s.embeds_per_frame]:
-            embedding = self.identities.embed(FaceSample.cut(frame, track.hits[index].box))
-            if embedding is None:
+            sample = FaceSample.cut(frame, track.hits[index].box)
+            if self.worker is None:
+                self._record_check(track, index, self.identities.embed(sample))
+            elif self.worker.submit(("keep", track.id, index), [sample]):
+                self._waiting[("keep", track.id, index)] = track
+                track.last_embed = index
+
+    def _record_check(self, track: Track, index: int, embedding: Optional[np.ndarray]) -> None:
+        """A keep-list check of ``track`` on frame ``index`` (none when the face could not be embedded)."""
+        if embedding is None:
+            return
+        track.last_embed = index
+        track.checks.add(index, self.identities.is_kept_person(embedding))
+        if track.key_final:
+            self.identities.remember(track.key, embedding)
+
+    def _collect(self) -> None:
+        """Live: apply the background worker's answers (keep-list checks, re-identification)."""
+        for tag, embeddings in self.worker.poll():
+            track = self._waiting.pop(tag, None)
+            if track is None:
                 continue
-            track.last_embed = index
-            track.checks.add(index, self.identities.is_kept_person(embedding))
-            if track.key_final:
-                self.identities.remember(track.key, embedding)
+            if tag[0] == "keep":
+                self._record_check(track, tag[2], embeddings[0] if embeddings else None)
+            else:
+                self._assign_key(track, self.identities.recognise(embeddings, self._exclude(track)), embeddings)
 
     def _key(self, track: Track) -> int:
         """The track's key, settled the first time a frame of it goes out (live: provisional)."""
@@ -187,9 +221,15 @@ class TemporalTracker:
 
     def _settle_key(self, track: Track) -> None:
         """Give ``track`` the key of an earlier person it matches, or a new one, for good."""
+        earlier, embeddings = self.identities.match(list(track.samples), self._exclude(track))
+        self._assign_key(track, earlier, embeddings)
+
+    def _exclude(self, track: Track) -> set[int]:
+        """Keys of the people seen at the same time as ``track`` (so not the same person)."""
         others = self._active + self._finishing
-        exclude = {other.key for other in others if other is not track and other.key is not None and other.overlaps(track)}
-        earlier, embeddings = self.identities.match(list(track.samples), exclude)
+        return {other.key for other in others if other is not track and other.key is not None and other.overlaps(track)}
+
+    def _assign_key(self, track: Track, earlier: Optional[int], embeddings: list[np.ndarray]) -> None:
         if earlier is not None:
             track.key = earlier
         elif track.key is None:
