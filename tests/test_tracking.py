@@ -140,6 +140,14 @@ def test_every_detection_is_anonymized_even_a_lone_low_score_one():
     assert covers(out[15], (300, 300, 340, 340))
 
 
+def test_a_new_face_stays_covered_until_the_next_detector_run():
+    for live in (True, False):
+        frames = [None] * 30
+        frames[10] = detections((300, 300, 340, 340, 0.9))  # seen once, then the detector rests
+        out = run(tracker(live=live, detect_every=6), frames)
+        assert all(covers(out[i], (300, 300, 340, 340)) for i in range(10, 17)), live
+
+
 def test_offline_extends_confirmed_tracks_before_and_after():
     settings = TrackerSettings()
     before, after = settings.frames(settings.extend_before), settings.frames(settings.extend_after)

@@ -98,7 +98,8 @@ def tracker_from_args(args: argparse.Namespace, fps: float, live: bool) -> Track
     extra = {"coast": args.coast} if live else {"max_gap": args.max_gap, "extend_before": args.extend[0], "extend_after": args.extend[1]}
     if any(value < 0 for value in extra.values()) or args.keep_distance <= 0:
         raise AnonfilterError("tracker times must not be negative and --keep-distance must be positive")
-    settings = TrackerSettings(fps=float(fps), keep_distance=args.keep_distance, **extra)
+    detect_every = getattr(args, "detect_every", 1)  # the pipeline's option, when the command has it
+    settings = TrackerSettings(fps=float(fps), detect_every=detect_every, keep_distance=args.keep_distance, **extra)
     embedder = FaceEmbedder() if args.reid or args.keep else None
     keep_list = KeepList.from_photos(args.keep, embedder) if args.keep else KeepList()
     identities = Identities(

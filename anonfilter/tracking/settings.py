@@ -15,6 +15,9 @@ class TrackerSettings:
     """
 
     fps: float = 25.0
+    detect_every: int = 1
+    """The pipeline runs the detector on every n-th frame only; an unconfirmed track is kept
+    (and extended) for at least that many frames, so a new face stays covered until the next run."""
     high_score: float = 0.5
     """Detections at or above this score start and confirm tracks (ByteTrack's first pass);
     lower ones (down to the detector's threshold) extend existing tracks in a second pass. Every

@@ -59,7 +59,7 @@ class TemporalTracker:
         s = settings
         self._before = s.frames(s.extend_before)
         self._after = s.frames(s.extend_after)
-        self._tentative = s.frames(s.extend_tentative)
+        self._tentative = max(s.frames(s.extend_tentative), s.detect_every)
         self._max_gap = s.frames(s.coast if live else s.max_gap)
         self._keep_hold = 2 * max(1, s.frames(s.keep_every))
 
