@@ -199,3 +199,10 @@ def test_unknown_method_or_detector_lists_the_available_ones_and_writes_nothing(
     line = run_bad(["-i", str(hamilton_cut), "-o", str(tmp_path / "out.mp4"), option, "nosuch", "-q"], capsys)
     assert "nosuch" in line and listed in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("report, expected", [("run.html", "JSON"), ("missing/run.json", "does not exist")])
+def test_a_report_path_that_cannot_work_is_refused_before_the_run(report, expected, tmp_path, capsys, hamilton_cut):
+    line = run_bad(["-i", str(hamilton_cut), "-o", str(tmp_path / "out.mp4"), "--report", str(tmp_path / report), "-q"], capsys)
+    assert expected in line
+    assert list(tmp_path.iterdir()) == []

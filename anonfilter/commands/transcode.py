@@ -10,6 +10,7 @@ from typing import Any
 
 from anonfilter import __version__
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter.errors import AnonfilterError
 from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.report import RunReport
@@ -55,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"anonfilter: {problem}", file=sys.stderr)
     host.method_spec(args.method)  # an unknown name fails here, before anything is opened or written
     host.detector_spec(args.detector)
+    if args.report is not None:
+        check_report_path(args.report)
     report = RunReport() if args.report else None
-    pipelines: list[Anonymizer] = []
+    pipelines: list[Anonymizer] = []  # the anonymizer, once transcode has asked for it
 
     def make_anonymizer(info: VideoInfo) -> Anonymizer:
         anonymizer = anonymizer_from_args(args, fps=info.fps, live=False, host=host)
@@ -74,9 +77,20 @@ def run(args: argparse.Namespace) -> int:
     )
     if report is not None:
         seconds = {**pipelines[0].seconds, **result.seconds}
-        page = report.write(args.report, run_summary(args, host, result.info, seconds))
+        try:
+            page = report.write(args.report, run_summary(args, host, result.info, seconds))
+        except OSError as error:
+            raise AnonfilterError(f"{args.output} was written, but not the report {args.report}: {error.strerror}") from None
         print(f"anonfilter: report written to {args.report} and {page}", file=sys.stderr)
     return 0
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse a report path that cannot work, before the run rather than after it."""
+    if path.suffix.lower() in (".html", ".htm"):
+        raise AnonfilterError(f"--report takes the JSON file's path (e.g. run.json); the HTML page goes beside it, not {path}")
+    if not path.parent.is_dir():
+        raise AnonfilterError(f"folder of the report does not exist: {path.parent}")
 
 
 def run_summary(args: argparse.Namespace, host: PluginHost, info: VideoInfo, seconds: dict[str, float]) -> dict[str, Any]:
