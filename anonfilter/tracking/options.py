@@ -53,6 +53,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
         "--keep-distance",
         type=float,
         default=DEFAULTS.keep_distance,
+        metavar="D",
         help=f"dlib embedding distance under which a face is a --keep person; lower is stricter (default: {DEFAULTS.keep_distance})",
     )
     if live:
