@@ -72,7 +72,7 @@ def _fits(pixel_format: str, width: int, height: int) -> bool:
 def add_video_stream(
     output: av.container.OutputContainer, source: av.video.stream.VideoStream, info: VideoInfo, settings: EncoderSettings
 ) -> av.video.stream.VideoStream:
-    """Add the encoded video stream to ``output``: input's size, timing, colours and metadata."""
+    """Add the encoded video stream to ``output``: input's size, rotation, timing, colours and metadata."""
     try:
         codec = av.Codec(settings.codec, "w")
     except (av.error.FFmpegError, ValueError):
@@ -93,6 +93,8 @@ def add_video_stream(
     for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
         setattr(context, name, getattr(info, name))
     context.options = settings.options()
+    if info.rotation:
+        stream.set_display_rotation(info.rotation)
     stream.metadata.update(source.metadata)
     stream.disposition = source.disposition.value
     return stream

@@ -23,7 +23,9 @@ class VideoInfo:
     rate, or None when neither is known. ``duration`` is in seconds (None when unknown). The
     colour properties are FFmpeg's enum values as the file states them (``AVCOL_RANGE_*``,
     ``AVCOL_SPC_*``, ``AVCOL_PRI_*``, ``AVCOL_TRC_*``; 2 or 0 when unspecified), named like the
-    attributes of PyAV's codec context so they can be copied onto the encoder.
+    attributes of PyAV's codec context so they can be copied onto the encoder. ``rotation`` is
+    the display rotation the file asks for (counter-clockwise degrees: 0, 90, 180 or 270; phones
+    store portrait video this way): frames are stored ``width`` x ``height`` and shown turned.
     """
 
     path: str
@@ -39,6 +41,12 @@ class VideoInfo:
     color_primaries: int
     color_trc: int
     time_base: Fraction
+    rotation: int = 0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as the video is shown, after its rotation."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
 def open_input(path: str | os.PathLike[str]) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
@@ -93,7 +101,16 @@ def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream) 
         color_primaries=int(context.color_primaries),
         color_trc=int(context.color_trc),
         time_base=time_base,
+        rotation=display_rotation(path, stream.index),
     )
+
+
+def display_rotation(path: str | os.PathLike[str], stream_index: int) -> int:
+    """The display rotation of a video stream, read from its first frame (0 when it has none)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams[stream_index]):
+            return round((frame.rotation or 0) / 90) % 4 * 90
+    return 0
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:

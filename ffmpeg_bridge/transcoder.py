@@ -1,7 +1,7 @@
 """Decode -> process -> encode, with every other stream copied, in three overlapping threads.
 
-The reader thread demuxes the input, decodes the video to RGB and copies every other stream's
-packets straight into the output. The calling thread pushes frames through the processor (the
+The reader thread demuxes the input, decodes the video to RGB (turned upright when the file has
+a display rotation) and copies every other stream's packets straight into the output. The calling thread pushes frames through the processor (the
 anonymizer). The encoder thread converts the processed frames back to the input's pixel format
 and encodes them with the input's timestamps. Bounded queues between them keep memory flat;
 FFmpeg and onnxruntime release the GIL, so the three stages run at the same time.
@@ -223,8 +223,8 @@ class _Job:
                         )
                     index = self.decoded_count
                     self.timing[index] = (pts, duration)
-                    frame_info = FrameInfo(index, float(pts * self.info.time_base), self.info.width, self.info.height)
-                    converted.append((self.converter.to_rgb(frame), frame_info))
+                    frame_info = FrameInfo(index, float(pts * self.info.time_base), *self.info.display_size)
+                    converted.append((self._upright(self.converter.to_rgb(frame)), frame_info))
                     self.decoded_count += 1
                 self.seconds["decode"] += time.perf_counter() - started
                 for item in converted:
@@ -233,6 +233,14 @@ class _Job:
                 packet.stream = self.copies[packet.stream.index]
                 self._mux([packet])
         self._put(self.decoded, _END)
+
+    def _upright(self, image: np.ndarray) -> np.ndarray:
+        """Turn a stored frame the way it is shown, so the processor sees faces upright."""
+        return np.ascontiguousarray(np.rot90(image, self.info.rotation // 90)) if self.info.rotation else image
+
+    def _as_stored(self, image: np.ndarray) -> np.ndarray:
+        """Turn a processed frame back to how the input stores it (its display rotation is kept)."""
+        return np.ascontiguousarray(np.rot90(image, -self.info.rotation // 90)) if self.info.rotation else image
 
     def _process(self, bar: tqdm) -> None:
         while (item := self._get(self.decoded)) is not _END:
@@ -247,7 +255,8 @@ class _Job:
 
     def _encode(self) -> None:
         stream = self.encoded_video
-        shape = (self.info.height, self.info.width, 3)
+        width, height = self.info.display_size
+        shape = (height, width, 3)
         durations: dict[int, int] = {}
         while (item := self._get(self.processed)) is not _END:
             image, frame_info = item
@@ -257,7 +266,7 @@ class _Job:
                 raise RuntimeError(f"the processor returned a {image.shape} {image.dtype} frame, not {shape} uint8")
             started = time.perf_counter()
             pts, duration = self.timing.pop(frame_info.index)
-            frame = self.converter.from_rgb(image)
+            frame = self.converter.from_rgb(self._as_stored(image))
             frame.pts, frame.time_base, frame.duration = pts, self.info.time_base, duration
             durations[pts] = duration
             self._mux(_with_durations(stream.encode(frame), durations))

@@ -244,3 +244,30 @@ def test_probe_describes_the_video(tmp_path):
     assert isinstance(info, VideoInfo)
     assert (info.width, info.height, info.codec, info.pixel_format) == (160, 120, "h264", "yuv420p")
     assert info.fps == pytest.approx(25, rel=0.05) and info.duration == pytest.approx(0.4, abs=0.05)
+
+
+def test_a_rotated_video_is_processed_upright_and_keeps_its_rotation(tmp_path):
+    source, target = tmp_path / "portrait.mp4", tmp_path / "out.mp4"
+    with av.open(str(source), "w") as output:  # stored 160x96, shown 96x160 (a phone's portrait video)
+        stream = output.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.set_display_rotation(90)
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(gradient(160, 96, index), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    seen: list[tuple[int, ...]] = []
+
+    class Recorder(LaggingMarker):
+        def push(self, frame, info):
+            seen.append((*frame.shape, info.width, info.height))
+            return super().push(frame, info)
+
+    transcode(source, target, lambda info: Recorder(), progress=False)
+    assert set(seen) == {(160, 96, 3, 96, 160)}  # upright: 96 wide, 160 high
+    assert probe(target).rotation == 90
+    with av.open(str(target)) as output:
+        frames = [frame.to_ndarray(format="rgb24") for frame in output.decode(video=0)]
+    assert len(frames) == 5 and frames[0].shape == (96, 160, 3)
+    assert all(frame[1:7, -7:-1].min() > 240 for frame in frames)  # shown top-left = stored top-right
