@@ -154,17 +154,16 @@ class _Job:
         try:
             self._process(bar)
             threads[1].join()  # the encoder drains what is left
-        except _Stopped:
+        except _Stopped:  # a thread failed: its error is raised below
             pass
-        except BaseException:
-            self.stop.set()
-            raise
         finally:
             self.stop.set()  # after success the threads are done; otherwise they stop at their next queue
             for thread in threads:
                 thread.join()
         if self.errors:
             raise self.errors[0]
+        if self.decoded_count == 0:
+            raise AnonfilterError(f"no video frame could be decoded from {self.info.path}")
         if self.encoded != self.decoded_count:  # fail closed: never end with frames missing
             raise RuntimeError(f"{self.decoded_count} frames decoded but {self.encoded} encoded")
 

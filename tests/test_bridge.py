@@ -271,3 +271,22 @@ def test_a_rotated_video_is_processed_upright_and_keeps_its_rotation(tmp_path):
         frames = [frame.to_ndarray(format="rgb24") for frame in output.decode(video=0)]
     assert len(frames) == 5 and frames[0].shape == (96, 160, 3)
     assert all(frame[1:7, -7:-1].min() > 240 for frame in frames)  # shown top-left = stored top-right
+
+
+def test_a_data_stream_is_copied_packet_for_packet(tmp_path):
+    source, target = tmp_path / "klv.ts", tmp_path / "out.ts"
+    with av.open(str(source), "w") as output:  # MPEG-TS with a KLV metadata stream, as drones write
+        video = output.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        data = output.add_data_stream("klv")
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(gradient(64, 48, index), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            output.mux(video.encode(frame))
+            packet = av.Packet(b"klv payload %d" % index)
+            packet.stream, packet.pts, packet.dts, packet.time_base = data, index * 40, index * 40, Fraction(1, 1000)
+            output.mux(packet)
+        output.mux(video.encode(None))
+    transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    assert packet_digests(target, "data") == packet_digests(source, "data")
+    assert len(packet_digests(target, "data")) == 5
