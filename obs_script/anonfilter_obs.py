@@ -18,6 +18,7 @@ script's timers on its graphics thread, so nothing heavy happens there; frames a
 worker thread with ``obs_source_output_video``.
 """
 
+import collections
 import ctypes
 import ctypes.util
 import json
@@ -148,6 +149,8 @@ class Session:
         self.panic = panic
         self.reason = "engine starting"
         self.stop_event = threading.Event()
+        self.delays_ms = collections.deque(maxlen=30)
+        """Capture (or read-back) to push time of the last frames shown, in ms."""
         width, height, self.fps = video_info()
         if input_source is not None:
             width, height = obs.obs_source_get_width(input_source), obs.obs_source_get_height(input_source)
@@ -212,6 +215,7 @@ class Session:
                 self.reason = verdict.reason
                 if verdict.show and stamp is not None:
                     push()
+                    self.delays_ms.append((time.monotonic_ns() - stamp.capture_ns) / 1e6)
                     showing = True
                 elif not verdict.show and showing is not False:
                     push(black)
@@ -234,6 +238,7 @@ class Session:
             "engine_message": self.bridge.get("message") or self.last_log_line(),
             "engine_frames": int(self.bridge.get("frames_done")),
             "engine_latency_ms": round(int(self.bridge.get("latency_us")) / 1000, 1),
+            "capture_to_output_ms": round(sorted(self.delays_ms)[len(self.delays_ms) // 2], 1) if self.delays_ms else None,
             "size": "%dx%d" % (self.bridge.width, self.bridge.height),
         }
 
