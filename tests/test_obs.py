@@ -212,6 +212,45 @@ def test_status_reports_script_and_output(anonymizing: OBSControl) -> None:
     assert status["obs_websocket"].startswith("5.")
 
 
+def test_obs_status_command(anonymizing: OBSControl) -> None:
+    """`anonfilter obs status` prints the script's state and exits 0 when all is well."""
+    result = subprocess.run(
+        [sys.executable, "-m", "anonfilter.cli", "obs", "status"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "script.output: anonymizing" in result.stdout and "output_in_program: True" in result.stdout
+
+
+def test_obs_command_without_obs_is_one_line_error() -> None:
+    """With nothing listening, `anonfilter obs` says so in one line and exits 2."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "anonfilter.cli", "obs", "--port", str(port), "status"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cannot connect to obs-websocket" in result.stderr
+
+
+def test_command_and_script_agree_on_names() -> None:
+    """`anonfilter obs` repeats names from the OBS script (which cannot import anonfilter): they must match."""
+    import ast  # noqa: PLC0415
+
+    from anonfilter.commands import obs as command  # noqa: PLC0415
+
+    tree = ast.parse((REPO / "obs_script" / "anonfilter_obs.py").read_text())
+    constants = {
+        node.targets[0].id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Constant)
+    }
+    assert constants["OUTPUT_NAME"] == command.OUTPUT_NAME
+    assert constants["PANIC_HOTKEY"] == command.PANIC_HOTKEY
+    assert constants["SETTING_METHOD_REQUEST"] == command.METHOD_SETTING
+    assert constants["SETTING_STATUS"] == command.STATUS_SETTING
+
+
 def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
     """In output screenshots the face is not structurally the clip's face (as `anonfilter check` judges it); the rest is the clip."""
     detector = CenterFace()
