@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import time
 from typing import Any, Hashable, Optional
 
 import numpy as np
@@ -49,11 +50,15 @@ class EmbeddingWorker:
         self._process = context.Process(target=_serve, args=(self._requests, self._results), daemon=True)
         self._process.start()
         self._in_flight = 0
-        try:
-            self._results.get(timeout=STARTUP_SECONDS)
-        except queue.Empty:
-            self.close()
-            raise RuntimeError("the embedding worker did not start") from None
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:  # wait for "ready", but not for a process that has died
+            try:
+                self._results.get(timeout=0.2)
+                return
+            except queue.Empty:
+                if not self._process.is_alive() or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError("the face-embedding worker process did not start") from None
 
     def submit(self, tag: Hashable, samples: list[FaceSample]) -> bool:
         """Ask for the embeddings of ``samples``; False (nothing asked) while the worker is busy."""
