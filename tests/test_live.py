@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import av
@@ -248,3 +251,107 @@ def test_failed_engine_start_is_reported_in_the_bridge(bridge: Bridge) -> None:
     )
     assert result.returncode == 2
     assert bridge.get("engine_state") == FAILED and "unknown method 'nope'" in str(bridge.get("message"))
+
+
+class FakeFrame:
+    """Stands in for OBS's ``obs_source_frame``: ``int(frame.data)`` is the address of its plane pointers."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.pixels = ctypes.create_string_buffer(width * height * 4)
+        self.planes = (ctypes.c_void_p * 8)(ctypes.addressof(self.pixels))
+        self.data = ctypes.addressof(self.planes)
+        self.timestamp = 0
+
+
+class FakeObs(types.ModuleType):
+    """The few ``obspython`` calls the script's output worker makes; records every pushed frame.
+
+    A stand-in at the boundary that needs a running OBS (tests/test_obs.py runs the real one).
+    """
+
+    LOG_INFO = 300
+
+    class obs_video_info:  # noqa: N801 - OBS's name
+        """OBS's canvas: the test's frame size at 30 fps."""
+
+        base_width, base_height, fps_num, fps_den = WIDTH, HEIGHT, 30, 1
+
+    def __init__(self) -> None:
+        super().__init__("obspython")
+        self.pushed: list[bytes] = []
+
+    def obs_get_video_info(self, info: object) -> None:
+        """Nothing to fill in: the class holds the values."""
+
+    def obs_source_frame_create(self, video_format: int, width: int, height: int) -> FakeFrame:
+        """A frame buffer."""
+        return FakeFrame(width, height)
+
+    def obs_source_frame_destroy(self, frame: FakeFrame) -> None:
+        """Nothing to free."""
+
+    def obs_source_output_video(self, source: object, frame: FakeFrame) -> None:
+        """Record what the output would show."""
+        self.pushed.append(bytes(frame.pixels))
+
+    def os_gettime_ns(self) -> int:
+        """OBS's clock."""
+        return time.monotonic_ns()
+
+    def script_log(self, level: int, message: str) -> None:
+        """Dropped."""
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch):
+    """The OBS script module, imported with :class:`FakeObs` as ``obspython``."""
+    fake = FakeObs()
+    monkeypatch.setitem(sys.modules, "obspython", fake)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "obs_script"))
+    monkeypatch.delitem(sys.modules, "anonfilter_obs", raising=False)
+    module = importlib.import_module("anonfilter_obs")
+    yield module, fake
+    sys.modules.pop("anonfilter_obs", None)
+
+
+def test_script_output_shows_only_fresh_engine_frames(script, tmp_path: Path) -> None:
+    """The script's worker pushes black while the engine starts, is late, is dead or panic is on."""
+    module, fake = script
+    idle_engine = tmp_path / "engine"
+    idle_engine.write_text("#!/bin/sh\nexec sleep 60\n")
+    idle_engine.chmod(0o755)
+    config = {"mode": "camera", "camera": "0", "method": "blur", "keep": "", "command": str(idle_engine), "extra": "", "max_delay_ms": 1000}
+    session = module.Session(config, "output", None, False)
+    black = black_frame(WIDTH, HEIGHT)
+    engine_side = Bridge.open(session.bridge.path)
+
+    def publish(value: int) -> bytes:
+        pixels = bytes([value]) * engine_side.frame_bytes
+        engine_side.publish(OUT, value, time.monotonic_ns(), fill_with(engine_side, OUT, pixels))
+        return pixels
+
+    def shown_after(seconds: float) -> bytes:
+        time.sleep(seconds)
+        return fake.pushed[-1]
+
+    try:
+        assert shown_after(0.3) == black and set(fake.pushed) == {black}, "engine starting"
+        engine_side.set("engine_state", RUNNING)
+        assert shown_after(0.3) == black, "running but nothing published yet"
+        first = publish(100)
+        assert shown_after(0.3) == first
+        assert shown_after(1.2) == black, "engine late"
+        second = publish(101)
+        assert shown_after(0.3) == second
+        session.panic = True
+        assert shown_after(0.3) == black, "panic"
+        session.panic = False
+        third = publish(102)
+        assert shown_after(0.3) == third
+        session.process.kill()
+        session.process.wait()
+        assert shown_after(0.3) == black, "engine dead"
+        assert set(fake.pushed) <= {black, first, second, third}
+    finally:
+        engine_side.close()
+        session.stop()
