@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
@@ -32,6 +33,7 @@ from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
 from ffmpeg_bridge.outputfile import check_output, partial_file
 from ffmpeg_bridge.passthrough import copy_container_properties, copy_streams, warn
 from ffmpeg_bridge.source import VideoInfo, describe, open_input
+from ffmpeg_bridge.timestamps import REORDER_WINDOW, Timestamps
 
 QUEUE_FRAMES = 8
 """Frames each queue holds at most (decoded, waiting for the processor; processed, waiting for the encoder)."""
@@ -200,8 +202,8 @@ class _Job:
     # The three stages.
 
     def _read(self) -> None:
-        last: tuple[int, int] | None = None  # pts and duration of the previous frame
-        default_duration = max(1, round(1 / (self.info.fps * self.info.time_base)))
+        stamps = Timestamps(default_duration=max(1, round(1 / (self.info.fps * self.info.time_base))))
+        waiting: deque[np.ndarray] = deque()  # decoded frames whose timestamp may still be sorted
         for packet in self.source.demux():
             if self.stop.is_set():
                 raise _Stopped
@@ -211,27 +213,29 @@ class _Job:
                     frames = packet.decode()
                 except av.error.FFmpegError as error:
                     raise AnonfilterError(f"cannot decode the video of {self.info.path}: {error}") from None
-                converted = []
                 for frame in frames:
-                    pts, duration = _frame_timing(frame, last, default_duration)
-                    last = (pts, duration)
                     if (frame.width, frame.height) != (self.info.width, self.info.height):
                         raise AnonfilterError(
                             f"the frame size changes mid-stream in {self.info.path} "
                             f"({self.info.width}x{self.info.height} to {frame.width}x{frame.height}); not supported"
                         )
-                    index = self.decoded_count
-                    self.timing[index] = (pts, duration)
-                    frame_info = FrameInfo(index, float(pts * self.info.time_base), *self.info.display_size)
-                    converted.append((self._upright(self.converter.to_rgb(frame)), frame_info))
-                    self.decoded_count += 1
+                    stamps.add(frame)
+                    waiting.append(self._upright(self.converter.to_rgb(frame)))
                 self.seconds["decode"] += time.perf_counter() - started
-                for item in converted:
-                    self._put(self.decoded, item)
+                while len(waiting) > REORDER_WINDOW:
+                    self._hand_decoded(waiting.popleft(), stamps.next())
             elif packet.stream.index in self.copies and packet.size:
                 packet.stream = self.copies[packet.stream.index]
                 self._mux([packet])
+        while waiting:
+            self._hand_decoded(waiting.popleft(), stamps.next())
         self._put(self.decoded, _END)
+
+    def _hand_decoded(self, image: np.ndarray, timing: tuple[int, int]) -> None:
+        index = self.decoded_count
+        self.timing[index] = timing
+        self.decoded_count += 1
+        self._put(self.decoded, (image, FrameInfo(index, float(timing[0] * self.info.time_base), *self.info.display_size)))
 
     def _upright(self, image: np.ndarray) -> np.ndarray:
         """Turn a stored frame the way it is shown, so the processor sees faces upright."""
@@ -274,17 +278,6 @@ class _Job:
         started = time.perf_counter()
         self._mux(_with_durations(stream.encode(None), durations))
         self.seconds["encode"] += time.perf_counter() - started
-
-
-def _frame_timing(frame: av.VideoFrame, last: tuple[int, int] | None, default_duration: int) -> tuple[int, int]:
-    """(pts, duration) of a decoded frame, kept as they are; repaired only where missing or not increasing."""
-    pts = frame.pts
-    if pts is None:
-        pts = frame.dts if frame.dts is not None else (0 if last is None else last[0] + last[1])
-    if last is not None and pts <= last[0]:
-        pts = last[0] + 1
-    duration = frame.duration if frame.duration and frame.duration > 0 else (last[1] if last else default_duration)
-    return pts, duration
 
 
 def _with_durations(packets: list[av.Packet], durations: dict[int, int]) -> list[av.Packet]:

@@ -18,6 +18,7 @@ import pytest
 from anonfilter.errors import AnonfilterError
 from anonfilter.types import FrameInfo
 from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
+from tests.data import shared_path
 
 MARK = 255
 
@@ -290,3 +291,13 @@ def test_a_data_stream_is_copied_packet_for_packet(tmp_path):
     transcode(source, target, lambda info: LaggingMarker(), progress=False)
     assert packet_digests(target, "data") == packet_digests(source, "data")
     assert len(packet_digests(target, "data")) == 5
+
+
+def test_timestamps_a_file_attaches_to_the_wrong_frames_come_out_in_order(tmp_path):
+    """This AVI (packed B-frames) decodes with times 0.04, 0.08, 0.16, 0.12, ...: players sort them, so do we."""
+    source = shared_path("videos/mmaction2_test_makeup_occlusion.avi")
+    target = tmp_path / "out.mkv"
+    transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    times = frame_times(source)
+    assert times != sorted(times)
+    assert frame_times(target) == pytest.approx(sorted(times), abs=1e-6)
