@@ -13,6 +13,7 @@ from ffmpeg_bridge.source import VideoInfo
 
 X264_FAMILY = ("libx264", "libx264rgb", "libx265")
 """Encoders that take ``crf`` and ``preset``."""
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,20 @@ class EncoderSettings:
     codec: str = "libx264"
     crf: int = 18
     preset: str = "fast"
+
+    def codec_or_error(self) -> av.Codec:
+        """The encoder, checked with its options; a bad one is an :class:`AnonfilterError` before any work."""
+        try:
+            codec = av.Codec(self.codec, "w")
+        except (av.error.FFmpegError, ValueError):
+            raise AnonfilterError(f"unknown video encoder '{self.codec}'") from None
+        if codec.type != "video":
+            raise AnonfilterError(f"'{self.codec}' is not a video encoder")
+        if self.codec in X264_FAMILY and self.preset not in PRESETS:
+            raise AnonfilterError(f"unknown preset '{self.preset}'; presets: {', '.join(PRESETS)}")
+        if self.codec in X264_FAMILY and not 0 <= self.crf <= 51:
+            raise AnonfilterError(f"--crf must be 0 to 51, not {self.crf}")
+        return codec
 
     def options(self) -> dict[str, str]:
         """Encoder options for FFmpeg."""
@@ -47,8 +62,8 @@ def output_pixel_format(info: VideoInfo, codec: av.Codec) -> str:
     wanted = info.pixel_format
     try:
         depth = av.VideoFormat(wanted).components[0].bits
-    except (ValueError, IndexError):
-        depth = 8
+    except (ValueError, IndexError):  # a format FFmpeg does not name (hardware, unknown)
+        wanted, depth = "yuv420p", 8
     if supported and wanted not in supported:
         wanted = "yuv420p10le" if depth > 8 and "yuv420p10le" in supported else "yuv420p"
     if _fits(wanted, info.width, info.height):
@@ -73,12 +88,7 @@ def add_video_stream(
     output: av.container.OutputContainer, source: av.video.stream.VideoStream, info: VideoInfo, settings: EncoderSettings
 ) -> av.video.stream.VideoStream:
     """Add the encoded video stream to ``output``: input's size, rotation, timing, colours and metadata."""
-    try:
-        codec = av.Codec(settings.codec, "w")
-    except (av.error.FFmpegError, ValueError):
-        raise AnonfilterError(f"unknown video encoder '{settings.codec}'") from None
-    if codec.type != "video":
-        raise AnonfilterError(f"'{settings.codec}' is not a video encoder")
+    codec = settings.codec_or_error()
     try:
         stream = output.add_stream(codec.name, rate=source.average_rate or source.guessed_rate or None)
     except ValueError as error:

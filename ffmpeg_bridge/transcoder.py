@@ -89,6 +89,7 @@ def transcode(
     with contextlib.closing(source):
         info = describe(source_path, video)
         container_format = check_output(source_path, target_path, overwrite)
+        encoder.codec_or_error()
         processor = make_processor(info)
         with partial_file(target_path) as temporary:
             output = av.open(str(temporary), "w", format=container_format)

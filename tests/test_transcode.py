@@ -151,6 +151,8 @@ def run_bad(args: list[str], capsys) -> str:
         ("unwritable", "cannot write"),
         ("no_such_folder", "does not exist"),
         ("unknown_extension", "extension"),
+        ("unknown_codec", "unknown video encoder"),
+        ("unknown_preset", "unknown preset"),
     ],
 )
 def test_bad_input_gives_one_line_and_leaves_nothing(case, expected, tmp_path, capsys, hamilton_cut):
@@ -170,8 +172,9 @@ def test_bad_input_gives_one_line_and_leaves_nothing(case, expected, tmp_path, c
         output = tmp_path / "missing" / "out.mp4"
     elif case == "unknown_extension":
         output = tmp_path / "out.xyz"
+    extra = {"unknown_codec": ["--codec", "nosuch"], "unknown_preset": ["--preset", "quick"]}.get(case, [])
     before = set(tmp_path.iterdir())
-    assert expected in run_bad(["-i", str(source), "-o", str(output), "-q"], capsys)
+    assert expected in run_bad(["-i", str(source), "-o", str(output), "-q", *extra], capsys)
     assert set(tmp_path.iterdir()) == before
 
 
