@@ -32,6 +32,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from anonfilter.faces.align import CROP_SIZE, alignment_matrix, shift_matrix, warp_to_crop
@@ -101,24 +102,45 @@ class LearnedFaceMethod(ABC):
                 learned.append(face)
         if not learned:
             return
-        matrices = [self._region_matrix(face) for face in learned]
-        crops = np.stack(
-            [warp_to_crop(frame[face.region.slices], matrix, self.crop_size) for face, matrix in zip(learned, matrices)]
-        )
+        scales = [min(1.0, self.work_size / face.size) for face in learned]
+        regions = [_scaled(frame[face.region.slices], scale) for face, scale in zip(learned, scales)]
+        matrices = [self._region_matrix(face, scale) for face, scale in zip(learned, scales)]
+        crops = np.stack([warp_to_crop(region, matrix, self.crop_size) for region, matrix in zip(regions, matrices)])
         synthetic = self.synthesize(crops, learned)
         if synthetic.shape != crops.shape or synthetic.dtype != np.uint8:
             raise ValueError(f"synthesize() returned {synthetic.shape} {synthetic.dtype}, expected {crops.shape} uint8")
         mask = canonical_mask(self.crop_size)
-        for face, matrix, crop, new in zip(learned, matrices, crops, synthetic):
-            target = frame[face.region.slices]
-            background = target.copy()
+        for face, scale, region, matrix, crop, new in zip(learned, scales, regions, matrices, crops, synthetic):
+            background = region
             if self.surround_blur > 0:
-                background = face_strength_blur(background, face.size, self.surround_blur)
+                background = face_strength_blur(region, face.size * scale, self.surround_blur)
             replacement = paste_face(background, match_colours(new, crop, mask), matrix)
+            target = frame[face.region.slices]
+            if scale < 1.0:
+                replacement = cv2.resize(replacement, (target.shape[1], target.shape[0]), interpolation=cv2.INTER_LINEAR)
             composite(target, replacement, face.alpha)
 
-    def _region_matrix(self, face: Face) -> np.ndarray:
-        """The alignment matrix from the face's region coordinates to its canonical crop."""
+    @property
+    def work_size(self) -> float:
+        """Faces larger than this many pixels are replaced at this size and scaled up.
+
+        The synthetic face has no more detail than its ``crop_size`` crop and the rest of the mask
+        is blurred, so working at twice the crop size loses nothing and keeps large faces cheap.
+        """
+        return 2.0 * self.crop_size
+
+    def _region_matrix(self, face: Face, scale: float) -> np.ndarray:
+        """The alignment matrix from the face's region, scaled by ``scale``, to its canonical crop."""
         landmarks = None if face.landmarks is None else np.asarray(face.landmarks, np.float32)
-        matrix = alignment_matrix(face.box, landmarks, self.crop_size)
-        return shift_matrix(matrix, face.region.x0, face.region.y0)
+        matrix = shift_matrix(alignment_matrix(face.box, landmarks, self.crop_size), face.region.x0, face.region.y0)
+        matrix[:, :2] /= scale
+        return matrix
+
+
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    """A copy of ``image`` resized by ``scale`` (area averaging), at least one pixel each way."""
+    if scale >= 1.0:
+        return image.copy()
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
