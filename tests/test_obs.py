@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anonfilter.audit import SSIM_THRESHOLD, face_similarity, ssim
+from anonfilter.audit import REFERENCE_THRESHOLD, SSIM_THRESHOLD, face_similarity, ssim
 from anonfilter.commands.obs import OUTPUT_NAME, OBSControl
 from anonfilter.detection.centerface import CenterFace
 from tests.data import shared_path
@@ -253,9 +253,9 @@ def test_command_and_script_agree_on_names() -> None:
 
 def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
     """In output screenshots the face is not structurally the clip's face (as `anonfilter check` judges it); the rest is the clip."""
-    detector = CenterFace()
+    detector = CenterFace(threshold=REFERENCE_THRESHOLD)  # the reference of `anonfilter check`
     checked = 0
-    for _ in range(12):
+    for _ in range(20):
         shot = screenshot(anonymizing, OUTPUT_NAME)
         counter = read_stamp(shot)
         if counter is None:
