@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import cv2
 import numpy as np
 
 from anonfilter.errors import AnonfilterError
@@ -13,14 +14,16 @@ from anonfilter.identity.embedder import FaceEmbedder, distance
 from anonfilter.types import Frame
 
 PHOTO_FACE_SCORE = 0.5
+PHOTO_RESOLUTION = 640
+"""Keep photos are detected with their longer side scaled down to this (a phone photo is large)."""
+PHOTO_BORDER = 0.25
+"""Border added around a keep photo before detection, as a fraction of its longer side."""
 BACKGROUND_FACE_RATIO = 0.25
 """Faces smaller than this fraction of the largest face in a photo are ignored (background)."""
 
 
 def load_photo(path: str) -> Frame:
     """An RGB image from ``path``; one-line :class:`AnonfilterError` when missing or unreadable."""
-    import cv2
-
     if not os.path.isfile(path):
         raise AnonfilterError(f"keep photo not found: {path}")
     image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -30,17 +33,24 @@ def load_photo(path: str) -> Frame:
 
 
 def photo_face_box(photo: Frame, path: str) -> tuple[float, float, float, float]:
-    """The box of the one face in a keep photo; error when there is none or more than one."""
-    from anonfilter.detection.centerface import CenterFace
+    """The box of the one face in a keep photo; error when there is none or more than one.
 
-    detections = CenterFace(threshold=PHOTO_FACE_SCORE).detect(photo)
+    The photo gets a grey border (CenterFace misses faces that fill the whole image) and is
+    detected at most at :data:`PHOTO_RESOLUTION`, never enlarged (a small crop blown up scores low).
+    """
+    from anonfilter.detection.centerface import CenterFace  # loads onnx: only when there are photos
+
+    border = int(PHOTO_BORDER * max(photo.shape[:2]))
+    padded = cv2.copyMakeBorder(photo, border, border, border, border, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    detector = CenterFace(threshold=PHOTO_FACE_SCORE, resolution=min(PHOTO_RESOLUTION, max(padded.shape[:2])))
+    detections = detector.detect(padded)
     if len(detections) == 0:
         raise AnonfilterError(f"no face found in keep photo {path}")
     sizes = np.maximum(detections.boxes[:, 2] - detections.boxes[:, 0], detections.boxes[:, 3] - detections.boxes[:, 1])
     faces = np.flatnonzero(sizes >= BACKGROUND_FACE_RATIO * sizes.max())
     if len(faces) > 1:
         raise AnonfilterError(f"{len(faces)} faces found in keep photo {path}; use a photo of only the person to keep")
-    return tuple(float(v) for v in detections.boxes[faces[0]])
+    return tuple(float(v) - border for v in detections.boxes[faces[0]])
 
 
 class KeepList:
