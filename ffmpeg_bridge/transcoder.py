@@ -36,7 +36,9 @@ from ffmpeg_bridge.source import VideoInfo, describe, open_input
 from ffmpeg_bridge.timestamps import REORDER_WINDOW, Timestamps
 
 QUEUE_FRAMES = 8
-"""Frames each queue holds at most (decoded, waiting for the processor; processed, waiting for the encoder)."""
+"""Frames each queue holds at most (decoded, waiting for the processor; processed, waiting for the encoder)..."""
+QUEUE_BYTES = 64 << 20
+"""... and at most about this many bytes of frames (two 4K frames), so memory stays flat for large videos."""
 
 FrameOut = tuple[Frame, FrameInfo]
 
@@ -138,8 +140,9 @@ class _Job:
             raise AnonfilterError(f"cannot write {output.format.name} output: {error}") from None
         self.converter = RgbConverter(info, self.encoded_video.codec_context.pix_fmt)
         video.thread_type = "AUTO"
-        self.decoded: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_FRAMES)
-        self.processed: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_FRAMES)
+        frames = max(2, min(QUEUE_FRAMES, QUEUE_BYTES // (info.width * info.height * 3)))
+        self.decoded: queue.Queue[Any] = queue.Queue(maxsize=frames)
+        self.processed: queue.Queue[Any] = queue.Queue(maxsize=frames)
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.mux_lock = threading.Lock()
