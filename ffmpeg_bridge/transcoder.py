@@ -1,9 +1,10 @@
 """Decode -> process -> encode, with every other stream copied, in three overlapping threads.
 
 The reader thread demuxes the input, decodes the video to RGB (turned upright when the file has
-a display rotation) and copies every other stream's packets straight into the output. The calling thread pushes frames through the processor (the
-anonymizer). The encoder thread converts the processed frames back to the input's pixel format
-and encodes them with the input's timestamps. Bounded queues between them keep memory flat;
+a display rotation) and copies every other stream's packets straight into the output. The
+calling thread pushes frames through the processor (the anonymizer). The encoder thread turns
+the processed frames back into the input's pixel format and encodes them with the input's
+timestamps. Bounded queues between them keep memory flat;
 FFmpeg and onnxruntime release the GIL, so the three stages run at the same time.
 """
 
@@ -57,7 +58,7 @@ class FrameProcessor(Protocol):
 class TranscodeResult:
     """What a finished transcode did: the input's video, frames written, seconds per stage.
 
-    ``seconds`` has ``decode`` (demux, decode, YUV -> RGB) and ``encode`` (RGB -> YUV, encode,
+    ``seconds`` has ``decode`` (decode, YUV -> RGB) and ``encode`` (RGB -> YUV, encode,
     mux), each the busy time of its thread, and ``total``, the wall time of the whole run.
     """
 
