@@ -361,8 +361,24 @@ class Script:
             self.session.panic = self.panic_on
         log("panic " + ("ON: output obscured" if self.panic_on else "off"))
 
+    def keep_raw_source_off_program(self):
+        """Read-back mode: hide the raw source wherever the program scene shows it (it must never go out)."""
+        raw = self.session.input_source if self.session is not None else None
+        if raw is None or not obs.obs_source_active(raw):
+            return ""
+        raw_name = obs.obs_source_get_name(raw)
+        scene_source = obs.obs_frontend_get_current_scene()
+        items = obs.obs_scene_enum_items(obs.obs_scene_from_source(scene_source)) or []
+        for item in items:
+            if obs.obs_source_get_name(obs.obs_sceneitem_get_source(item)) == raw_name and obs.obs_sceneitem_visible(item):
+                obs.obs_sceneitem_set_visible(item, False)
+                log("hid the raw source '%s' in the program scene: only '%s' may go out" % (raw_name, OUTPUT_NAME))
+        obs.sceneitem_list_release(items)
+        obs.obs_source_release(scene_source)
+        return "raw source '%s' is on the program output (nested scene?): remove it" % raw_name
+
     def control(self):
-        """Timer (graphics thread, light work only): autostart, method requests, status."""
+        """Timer (graphics thread, light work only): autostart, method requests, raw source guard, status."""
         if self.settings is None or not self.ready:
             return
         if self.output is None:
@@ -382,8 +398,11 @@ class Script:
                 obs.obs_data_set_string(self.settings, "method", requested)
                 self.session.set_method(requested)
                 log("method switched to " + requested)
+            warning = self.keep_raw_source_off_program()
             if self.session is not None:
                 status = self.session.status()
+                if warning and obs.obs_source_active(self.session.input_source):
+                    status["warning"] = warning
             else:
                 status = {"output": self.error or "stopped", "panic": self.panic_on}
             text = json.dumps(status, sort_keys=True)

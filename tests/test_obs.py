@@ -325,6 +325,18 @@ def test_added_delay_in_frames(anonymizing: OBSControl) -> None:
     assert np.median(delays) <= bound, "output delay beyond two frames plus processing"
 
 
+def test_raw_source_put_on_program_is_hidden(anonymizing: OBSControl) -> None:
+    """If someone adds the read-back (raw) source to the program scene, the script hides it at once."""
+    item = anonymizing.request("CreateSceneItem", sceneName="Program", sourceName="test clip (raw)", sceneItemEnabled=True)
+    deadline = time.monotonic() + 5
+    enabled = True
+    while enabled and time.monotonic() < deadline:
+        time.sleep(0.1)
+        enabled = anonymizing.request("GetSceneItemEnabled", sceneName="Program", sceneItemId=item["sceneItemId"])["sceneItemEnabled"]
+    anonymizing.request("RemoveSceneItem", sceneName="Program", sceneItemId=item["sceneItemId"])
+    assert not enabled, "the raw source stayed visible on the program output"
+
+
 def test_method_switch_and_panic(anonymizing: OBSControl) -> None:
     """A method switch reaches the engine; the panic hotkey blacks out the whole output and back."""
     anonymizing.set_method("solid")
