@@ -32,5 +32,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    obs-studio obs-plugins xvfb xauth libgl1-mesa-dri python3-numpy >/dev/null
+    obs-studio obs-plugins xvfb xauth libgl1-mesa-dri >/dev/null
 echo "install-obs-test-deps: installed $(obs --version 2>/dev/null | head -1)"

@@ -277,7 +277,7 @@ def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path
     assert checked >= 2, "could not read the frame counter from the output"
 
 
-def test_added_delay_in_frames(anonymizing: OBSControl) -> None:
+def test_added_delay_in_frames(anonymizing: OBSControl, capsys: pytest.CaptureFixture) -> None:
     """Prints the delay between the raw clip and the output, from screenshots of a scene showing both.
 
     The delay of an output frame is read when it first appears: the raw clip's counter minus the
@@ -312,13 +312,14 @@ def test_added_delay_in_frames(anonymizing: OBSControl) -> None:
     delays = np.array(list(first_seen.values()))
     frame_ms = 1000 / FPS
     sampling = float(np.median(intervals[1:])) * 1000 / frame_ms
-    print(
-        f"\nadded delay at 1280x720, {len(delays)} output frames: median {np.median(delays):.1f} frames "
-        f"(min {delays.min()}, max {delays.max()}), screenshot every {sampling:.1f} frames; engine processing "
-        f"median {latency:.0f} ms = {latency / frame_ms:.1f} frames; read-back to push inside OBS median "
-        f"{np.median(inside):.0f} ms = {np.median(inside) / frame_ms:.1f} frames; OBS rendering at {np.median(render_fps):.1f} fps "
-        f"(shared 2-core machine, software OpenGL)"
-    )
+    with capsys.disabled():  # shown in every run, not only on failure
+        print(
+            f"\nadded delay at 1280x720, {len(delays)} output frames: median {np.median(delays):.1f} frames "
+            f"(min {delays.min()}, max {delays.max()}), screenshot every {sampling:.1f} frames; engine processing "
+            f"median {latency:.0f} ms = {latency / frame_ms:.1f} frames; read-back to push inside OBS median "
+            f"{np.median(inside):.0f} ms = {np.median(inside) / frame_ms:.1f} frames; OBS rendering at "
+            f"{np.median(render_fps):.1f} fps (shared 2-core machine, software OpenGL)"
+        )
     processing = max(latency, float(np.median(inside)))  # engine time, or read-back to push when longer
     obs_frame_ms = 1000 / max(1.0, float(np.median(render_fps)))  # OBS renders slower than 30 fps when overloaded
     bound = (2 * obs_frame_ms + processing) / frame_ms + np.ceil(sampling) + 3  # 3 frames of slack: the machine is shared
