@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -162,7 +163,7 @@ class Session:
             command += ["--camera", config["camera"]]
         if config["keep"]:
             command += ["--keep", config["keep"]]
-        command += config["extra"].split()
+        command += shlex.split(config["extra"], posix=os.name != "nt")
         log("starting engine: " + " ".join(command))
         try:
             with open(self.log_path, "wb") as log_file:
