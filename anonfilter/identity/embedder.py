@@ -46,7 +46,10 @@ class FaceEmbedder:
     """
 
     def __init__(self) -> None:
-        import dlib  # imported here so the rest of anonfilter works without dlib
+        try:
+            import dlib  # imported here so the rest of anonfilter works without dlib
+        except ImportError:
+            raise AnonfilterError("dlib is not installed (pip install dlib-bin); or run with --no-reid and no --keep") from None
 
         folder = model_dir()
         self._dlib = dlib
