@@ -25,6 +25,10 @@ from anonfilter.plugins import PluginHost
 from obs_script.bridge import FAILED, Bridge
 
 
+WARM_UP_FRAMES = 5
+"""Left out of the latency figures (onnxruntime's first runs are slow) when there are enough frames."""
+
+
 def frame_size(text: str) -> tuple[int, int]:
     """Parse ``WIDTHxHEIGHT``."""
     width, sep, height = text.lower().partition("x")
@@ -73,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"anonfilter: {problem}", file=sys.stderr)
         engine = LiveEngine(bridge, source, build_live_anonymizer(args, source.fps, host), host)
         engine.run(max_frames=args.frames)
+        warm_up = WARM_UP_FRAMES if len(engine.latencies_ms) > 2 * WARM_UP_FRAMES else 0
         print(
             f"anonfilter live: {len(engine.latencies_ms)} frames at {bridge.width}x{bridge.height}, "
-            f"per-frame latency {percentiles(engine.latencies_ms[5:])} (first 5 frames, warm-up, left out)",
+            f"per-frame latency {percentiles(engine.latencies_ms[warm_up:])}"
+            + (f" (first {warm_up} frames, warm-up, left out)" if warm_up else ""),
             file=sys.stderr,
         )
     except Exception as error:  # the OBS script shows this line in its status
