@@ -42,6 +42,8 @@ MODE_CAMERA, MODE_READBACK = "camera", "readback"
 METHODS = ("blur", "pixelate", "solid")
 SETTING_METHOD_REQUEST = "anonfilter_method"
 """Key in the output source's settings: ``anonfilter obs method NAME`` sets it over obs-websocket."""
+SETTING_RUN_REQUEST = "anonfilter_run"
+"""Key in the output source's settings: ``anonfilter obs start|stop`` sets it to ``ACTION:NONCE``."""
 SETTING_STATUS = "anonfilter_status"
 """Key in the output source's settings where the script publishes its status (JSON) for ``anonfilter obs status``."""
 CONTROL_MS = 250
@@ -179,7 +181,8 @@ class Session:
         if input_source is not None:
             obs.obs_source_inc_showing(input_source)
             self.readback = Readback(input_source, self.bridge)
-            obs.timer_add(self.readback.tick, max(1, int(1000 / self.fps)))
+            self.readback_timer = self.readback.tick  # timer_remove finds a timer by this very object
+            obs.timer_add(self.readback_timer, max(1, int(1000 / self.fps)))
 
     def engine_running(self):
         """True while the engine process lives and says it is running."""
@@ -257,7 +260,7 @@ class Session:
         self.stop_event.set()
         self.worker.join(timeout=2)
         if self.readback is not None:
-            obs.timer_remove(self.readback.tick)
+            obs.timer_remove(self.readback_timer)
             self.readback.close()
             obs.obs_source_dec_showing(self.input_source)
             obs.obs_source_release(self.input_source)
@@ -286,6 +289,8 @@ class Script:
         self.waiting = False
         """True while autostart waits for the input source to show a picture."""
         self.panic_on = False
+        self.run_request = None
+        """The last start/stop request seen in the output's settings (None: not read yet)."""
         self.ready = False
         """True once OBS has loaded the scene collection (scripts load before its sources)."""
 
@@ -349,9 +354,9 @@ class Script:
 
     def stop(self):
         """Stop the engine; the output shows black."""
-        if self.session is not None:
-            self.session.stop()
-            self.session = None
+        session, self.session = self.session, None  # the control timer must not use it while it stops
+        if session is not None:
+            session.stop()
 
     def panic(self, pressed):
         """Hotkey callback: each press toggles panic (whole output obscured)."""
@@ -393,6 +398,14 @@ class Script:
             self.start()
         source_settings = obs.obs_source_get_settings(self.output)
         try:
+            run_request = obs.obs_data_get_string(source_settings, SETTING_RUN_REQUEST)
+            if self.run_request is not None and run_request != self.run_request:
+                self.stop()
+                self.error = "stopped"
+                if run_request.startswith("start:"):
+                    self.start()
+                log("%s requested over obs-websocket" % run_request.split(":")[0])
+            self.run_request = run_request  # one saved with the scene collection is not replayed
             requested = obs.obs_data_get_string(source_settings, SETTING_METHOD_REQUEST)
             if requested and self.session is not None and requested != self.session.config["method"]:
                 self.session.config["method"] = requested
@@ -513,7 +526,11 @@ def script_load(settings):
     SCRIPT.ready = current_scene is not None  # loaded by hand into a running OBS
     obs.obs_source_release(current_scene)
     obs.obs_frontend_add_event_callback(_on_frontend_event)
-    obs.timer_add(SCRIPT.control, CONTROL_MS)
+    obs.timer_add(_control, CONTROL_MS)
+
+
+def _control():
+    SCRIPT.control()
 
 
 def _on_panic(pressed):
@@ -540,7 +557,7 @@ def script_save(settings):
 
 def script_unload():
     """Stop everything and let go of the output source."""
-    obs.timer_remove(SCRIPT.control)
+    obs.timer_remove(_control)
     SCRIPT.stop()
     if SCRIPT.output is not None:
         obs.obs_source_release(SCRIPT.output)

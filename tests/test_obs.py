@@ -249,6 +249,7 @@ def test_command_and_script_agree_on_names() -> None:
     assert constants["PANIC_HOTKEY"] == command.PANIC_HOTKEY
     assert constants["SETTING_METHOD_REQUEST"] == command.METHOD_SETTING
     assert constants["SETTING_STATUS"] == command.STATUS_SETTING
+    assert constants["SETTING_RUN_REQUEST"] == command.RUN_SETTING
 
 
 def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
@@ -348,3 +349,13 @@ def test_method_switch_and_panic(anonymizing: OBSControl) -> None:
     assert screenshot(anonymizing, OUTPUT_NAME).mean() < 3, "panic must obscure the whole output"
     anonymizing.toggle_panic()
     assert anonymizing.wait_for("output", "anonymizing", timeout=10)["output"] == "anonymizing"
+
+
+def test_stop_and_restart(anonymizing: OBSControl) -> None:
+    """Stopping blacks out the output and frees the read-back; starting again anonymizes again."""
+    anonymizing.request_run("stop")
+    assert anonymizing.wait_for("output", "stopped", timeout=10)["output"] == "stopped"
+    time.sleep(0.3)
+    assert screenshot(anonymizing, OUTPUT_NAME).mean() < 3, "a stopped engine leaves a black output"
+    anonymizing.request_run("start")
+    assert anonymizing.wait_for("output", "anonymizing", timeout=90)["output"] == "anonymizing"

@@ -8,6 +8,8 @@ examples:
   anonfilter obs setup                   create the output source and put it in the program scene
   anonfilter obs method pixelate         switch the running engine to another method
   anonfilter obs panic                   toggle panic: the whole output is obscured (press again to end)
+  anonfilter obs stop                    stop the engine (the output shows black)
+  anonfilter obs start                   start or restart the engine with the script's settings
   anonfilter obs --password secret --port 4455 status
 """
 
@@ -24,6 +26,7 @@ from anonfilter.errors import AnonfilterError
 OUTPUT_NAME = "anonfilter: output"
 PANIC_HOTKEY = "anonfilter.panic"
 METHOD_SETTING = "anonfilter_method"
+RUN_SETTING = "anonfilter_run"
 STATUS_SETTING = "anonfilter_status"
 # The names above are the OBS script's (obs_script/anonfilter_obs.py); that script cannot import
 # anonfilter (OBS runs it in its own Python), so they are repeated here and a test checks they match.
@@ -47,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     method = actions.add_parser("method", help="switch the running engine's method")
     method.add_argument("name", help="method name (see `anonfilter plugins`)")
     actions.add_parser("panic", help="toggle panic (whole output obscured)")
+    actions.add_parser("start", help="start or restart the engine with the script's settings")
+    actions.add_parser("stop", help="stop the engine (the output shows black)")
 
 
 class OBSControl:
@@ -134,6 +139,14 @@ class OBSControl:
             raise AnonfilterError(f"no source '{OUTPUT_NAME}' in OBS; run `anonfilter obs setup` or load the script")
         self.request("SetInputSettings", inputName=OUTPUT_NAME, inputSettings={METHOD_SETTING: name}, overlay=True)
 
+    def request_run(self, action: str) -> None:
+        """Ask the script to ``start`` (or restart) or ``stop`` the engine."""
+        if self.output_settings() is None:
+            raise AnonfilterError(f"no source '{OUTPUT_NAME}' in OBS; run `anonfilter obs setup` or load the script")
+        self.request(
+            "SetInputSettings", inputName=OUTPUT_NAME, inputSettings={RUN_SETTING: f"{action}:{time.time_ns()}"}, overlay=True
+        )
+
     def toggle_panic(self) -> None:
         """Press the script's panic hotkey."""
         if not self.script_loaded():
@@ -175,6 +188,11 @@ def run(args: argparse.Namespace) -> int:
             control.set_method(args.name)
             script = control.wait_for("method", args.name, timeout=2)
             print(f"method: {script.get('method', '?')} ({script.get('engine_message', '')})")
+        elif args.action in ("start", "stop"):
+            control.request_run(args.action)
+            wanted = "engine starting" if args.action == "start" else "stopped"
+            script = control.wait_for("output", wanted, timeout=5)
+            print(f"engine: {script.get('engine', 'stopped')}; output: {script.get('output', '?')}")
         elif args.action == "panic":
             before = control.status()["script"].get("panic")
             control.toggle_panic()
