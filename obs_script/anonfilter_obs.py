@@ -76,12 +76,24 @@ def video_info():
     return info.base_width, info.base_height, info.fps_num / max(1, info.fps_den)
 
 
+GRAPHICS_THREAD = {"ident": None}
+"""OBS's graphics thread (where timers run), noted by the control timer."""
+
+
 class Readback:
-    """Renders an OBS source into a texture and copies it into the bridge's ``IN`` slot (graphics thread)."""
+    """Renders an OBS source into a texture and copies it into the bridge's ``IN`` slot (graphics thread).
+
+    It is a timer: :meth:`tick` runs on OBS's graphics thread. Its GPU resources are freed on that
+    thread too, because a tick holds the graphics lock while it runs Python code, so another
+    thread entering graphics then would deadlock with it over Python's GIL.
+    """
 
     def __init__(self, source, bridge):
         self.source = source
         self.bridge = bridge
+        self.timer = self.tick  # OBS finds a timer to remove by this very object
+        self.closing = False
+        self.closed = threading.Event()
         self.map = stagesurface_map()
         self.address = ctypes.addressof(ctypes.c_char.from_buffer(bridge.buffer)) + bridge.data_offset(IN)
         self.index = 0
@@ -92,6 +104,10 @@ class Readback:
 
     def tick(self):
         """Read the source's current picture back and publish it to the engine."""
+        if self.closing:
+            obs.timer_remove(self.timer)
+            self._destroy()
+            return
         source_width = obs.obs_source_get_width(self.source)
         source_height = obs.obs_source_get_height(self.source)
         if not source_width or not source_height:
@@ -134,12 +150,22 @@ class Readback:
             ctypes.memmove(self.address + y * row, start + y * linesize, row)
 
     def close(self):
-        """Free the GPU resources and the view of the bridge."""
+        """Stop ticking and free the GPU resources; when this returns, the bridge is no longer written."""
+        if threading.get_ident() == GRAPHICS_THREAD["ident"]:  # no tick can run meanwhile
+            obs.timer_remove(self.timer)
+            self._destroy()
+            return
+        self.closing = True  # the next tick frees everything on the graphics thread
+        if not self.closed.wait(2.0):
+            log("the read-back did not stop within 2 s (OBS is closing?); its GPU resources are left to OBS")
+
+    def _destroy(self):
         obs.obs_enter_graphics()
         obs.gs_stagesurface_destroy(self.stagesurface)
         obs.gs_texrender_destroy(self.texrender)
         obs.obs_leave_graphics()
         self.address = 0
+        self.closed.set()
 
 
 class Session:
@@ -181,8 +207,7 @@ class Session:
         if input_source is not None:
             obs.obs_source_inc_showing(input_source)
             self.readback = Readback(input_source, self.bridge)
-            self.readback_timer = self.readback.tick  # timer_remove finds a timer by this very object
-            obs.timer_add(self.readback_timer, max(1, int(1000 / self.fps)))
+            obs.timer_add(self.readback.timer, max(1, int(1000 / self.fps)))
 
     def engine_running(self):
         """True while the engine process lives and says it is running."""
@@ -255,13 +280,19 @@ class Session:
             return ""
         return lines[-1] if lines else ""
 
-    def stop(self):
-        """Stop the worker (the output goes black), the readback and the engine; remove the bridge."""
+    def stop(self, exiting=False):
+        """Stop the worker (the output goes black), the readback and the engine; remove the bridge.
+
+        When OBS is exiting, the read-back is only told to stop (OBS frees the GPU resources) and
+        the bridge stays mapped until the process ends, so nothing here waits for the graphics thread.
+        """
         self.stop_event.set()
         self.worker.join(timeout=2)
         if self.readback is not None:
-            obs.timer_remove(self.readback_timer)
-            self.readback.close()
+            if exiting:
+                self.readback.closing = True
+            else:
+                self.readback.close()
             obs.obs_source_dec_showing(self.input_source)
             obs.obs_source_release(self.input_source)
         if self.process.poll() is None:
@@ -271,8 +302,9 @@ class Session:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.readback is None or not exiting:
+            self.bridge.close()
         self.readback = None
-        self.bridge.close()
         self.bridge.unlink()
 
 
@@ -352,11 +384,11 @@ class Script:
             self.error = str(error)
             log("cannot start: " + self.error)
 
-    def stop(self):
+    def stop(self, exiting=False):
         """Stop the engine; the output shows black."""
         session, self.session = self.session, None  # the control timer must not use it while it stops
         if session is not None:
-            session.stop()
+            session.stop(exiting)
 
     def panic(self, pressed):
         """Hotkey callback: each press toggles panic (whole output obscured)."""
@@ -530,6 +562,7 @@ def script_load(settings):
 
 
 def _control():
+    GRAPHICS_THREAD["ident"] = threading.get_ident()
     SCRIPT.control()
 
 
@@ -542,7 +575,7 @@ def _on_frontend_event(event):
         SCRIPT.ready = True
     elif event in (obs.OBS_FRONTEND_EVENT_SCENE_COLLECTION_CHANGING, obs.OBS_FRONTEND_EVENT_EXIT):
         SCRIPT.ready = False
-        SCRIPT.stop()
+        SCRIPT.stop(exiting=True)  # OBS is tearing down: do not wait for its graphics thread
         if SCRIPT.output is not None:
             obs.obs_source_release(SCRIPT.output)
             SCRIPT.output = None
@@ -558,7 +591,7 @@ def script_save(settings):
 def script_unload():
     """Stop everything and let go of the output source."""
     obs.timer_remove(_control)
-    SCRIPT.stop()
+    SCRIPT.stop(exiting=True)
     if SCRIPT.output is not None:
         obs.obs_source_release(SCRIPT.output)
         SCRIPT.output = None
