@@ -323,6 +323,9 @@ class Script:
         self.panic_on = False
         self.run_request = None
         """The last start/stop request seen in the output's settings (None: not read yet)."""
+        self.action = None
+        """``start`` or ``stop``, asked for by a button; the control timer does it on the graphics
+        thread, because starting and stopping the read-back uses the GPU."""
         self.ready = False
         """True once OBS has loaded the scene collection (scripts load before its sources)."""
 
@@ -432,12 +435,15 @@ class Script:
         try:
             run_request = obs.obs_data_get_string(source_settings, SETTING_RUN_REQUEST)
             if self.run_request is not None and run_request != self.run_request:
-                self.stop()
-                self.error = "stopped"
-                if run_request.startswith("start:"):
-                    self.start()
-                log("%s requested over obs-websocket" % run_request.split(":")[0])
+                self.action = run_request.split(":")[0]
+                log("%s requested over obs-websocket" % self.action)
             self.run_request = run_request  # one saved with the scene collection is not replayed
+            action, self.action = self.action, None
+            if action in ("start", "stop"):
+                self.stop()
+                self.error = "stopped"  # and no autostart until started again
+                if action == "start":
+                    self.start()
             requested = obs.obs_data_get_string(source_settings, SETTING_METHOD_REQUEST)
             if requested and self.session is not None and requested != self.session.config["method"]:
                 self.session.config["method"] = requested
@@ -484,14 +490,12 @@ def script_defaults(settings):
 
 
 def _on_start(props, prop):
-    SCRIPT.stop()
-    SCRIPT.start()
+    SCRIPT.action = "start"  # done by the control timer, on the graphics thread
     return True
 
 
 def _on_stop(props, prop):
-    SCRIPT.stop()
-    SCRIPT.error = "stopped"  # and no autostart until Start is pressed
+    SCRIPT.action = "stop"
     return True
 
 
