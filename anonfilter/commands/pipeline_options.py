@@ -8,7 +8,7 @@ from typing import Optional
 
 from anonfilter.errors import AnonfilterError
 from anonfilter.masks import MASK_SHAPES, MaskStyle
-from anonfilter.pipeline import Anonymizer
+from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer
 from anonfilter.plugins import PluginHost, parse_options
 from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
 
@@ -25,8 +25,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
     detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
     detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
     detection.add_argument(
-        "--detect-every", type=int, default=1, metavar="N",
-        help="run the detector on every N-th frame only; the tracker fills the others (default: 1)",
+        "--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="N",
+        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {DEFAULT_DETECT_EVERY})",
     )
     add_tracker_arguments(parser, live=live)
 

@@ -26,10 +26,12 @@ INPUT_NAME = "input.1"
 OUTPUT_NAMES = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
 NMS_IOU = 0.3
-DEFAULT_RESOLUTION = 640
-"""Longer side of the frame as the network sees it, by default. Measured (docs/benchmark.md): on
-the 1080p facenet clip this finds what the full frame finds at a quarter of the cost, faces down
-to about 16 px as the network sees them are found reliably; ``tiles`` or ``upscale`` for smaller."""
+DEFAULT_RESOLUTION = 1920
+"""Longer side of the frame as the network sees it, by default: full resolution up to 1080p,
+half of 4K. Measured on the 1080p facenet clip (docs/benchmark.md): faces of 32 px and more are
+found at 640 already, but the background faces of 14-28 px need the full frame (the audit counted
+8.5% of face-frames leaked at 640, 0% at full resolution). A lower ``resolution`` is the speed
+option for videos whose faces are all large."""
 DEFAULT_THREADS = 1
 """onnxruntime threads, by default: decoding and encoding run in their own threads at the same
 time, and more detector threads on a busy machine cost more CPU than they save time."""
