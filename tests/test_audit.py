@@ -130,3 +130,9 @@ def test_an_output_of_another_size_is_refused(clips, tmp_path):
         [sys.executable, "-m", "anonfilter.cli", "check", "-q", str(clips["in"]), str(smaller)], capture_output=True, text=True
     )
     assert process.returncode == 2 and "frame size differs" in process.stderr
+
+
+def test_embedding_distances_of_leaks_say_same_person(clips):
+    result = find_leaks(clips["in"], clips["partly"], AuditSettings(every=7, embedding=True))
+    assert result.leaking_frames == [7]
+    assert all(leak.distance is not None and leak.distance < 0.6 for leak in result.leaks)
