@@ -67,11 +67,13 @@ class Measurement:
 
 def timed(command: list[str]) -> tuple[float, float, float]:
     """Run ``command``; returns (wall seconds, CPU seconds, peak resident memory in MB of that process)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty tool cannot block on it
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{command[0]} failed:\n{stderr[-2000:]}")
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
@@ -107,7 +109,7 @@ def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
     if with_deface:
         seconds, cpu, peak = timed(
             [str(BIN / "deface"), str(clip), "-o", str(theirs), "--execution-provider", "CPUExecutionProvider",
-             "--keep-audio", "--disable-progress-output"]
+             "--keep-audio"]
         )
         results.append(Measurement("deface", seconds, cpu, peak, theirs))
 
