@@ -9,7 +9,7 @@ from typing import Optional
 from anonfilter.errors import AnonfilterError
 from anonfilter.masks import MASK_SHAPES, MaskStyle
 from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer
-from anonfilter.plugins import PluginHost, parse_options
+from anonfilter.plugins import PluginHost
 from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
 
 
@@ -49,7 +49,7 @@ def anonymizer_from_args(
     spec = host.detector_spec(args.detector)
     known = {option.name for option in spec.options}
     defaults = [raw for raw in detector_defaults if raw.partition("=")[0] in known]
-    detector = spec.create(**parse_options(spec, defaults + list(args.detector_option)))
+    detector = host.create_detector(args.detector, defaults + list(args.detector_option))
     return Anonymizer(
         detector,
         tracker_from_args(args, fps, live=live),
