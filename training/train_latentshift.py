@@ -189,10 +189,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/anonfilter-train-cache"))
     parser.add_argument("--components", type=int, default=160, help="PCA components (outer autoencoder layers)")
     parser.add_argument("--pca-sample", type=int, default=12000, help="faces used for the PCA")
-    parser.add_argument("--hidden", type=int, default=512, help="width of the inner MLP")
-    parser.add_argument("--minutes", type=float, default=6.0, help="time budget of the inner autoencoder")
-    parser.add_argument("--helper-minutes", type=float, default=4.0, help="time budget of deblurrer and smoothener each")
-    parser.add_argument("--steps", type=int, default=30000, help="step limit of each network")
+    parser.add_argument("--hidden", type=int, default=384, help="width of the inner MLP")
+    # The defaults are the step counts of the committed weights (a run with time budgets of 8, 4
+    # and 4 minutes on the shared 2-core machine): with them the run is reproducible.
+    parser.add_argument("--autoencoder-steps", type=int, default=812)
+    parser.add_argument("--deblurrer-steps", type=int, default=141)
+    parser.add_argument("--smoothener-steps", type=int, default=151)
+    parser.add_argument("--minutes", type=float, default=float("inf"), help="time budget of each network (stops early; not reproducible)")
     parser.add_argument("--clusters", type=int, default=24)
     parser.add_argument("--members", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
@@ -218,7 +221,7 @@ def main() -> None:
         rebuilt = autoencoder.inner_decoder(z + 0.1 * torch.randn_like(z))
         return ((rebuilt - batch) ** 2 * weight).sum(1).mean() + 1e-3 * (z**2).mean()
 
-    train_loop("autoencoder", autoencoder, autoencoder_step, args.minutes, args.steps, 1e-3)
+    train_loop("autoencoder", autoencoder, autoencoder_step, args.minutes, args.autoencoder_steps, 1e-3)
 
     face_weight = 1.0 + 2.0 * mask_tensor(SIZE)  # the face inside the seam matters most
     deblurrer = Deblurrer()
@@ -228,7 +231,7 @@ def main() -> None:
         blurred = gaussian_blur(batch, rng.uniform(0.8, 2.0, len(batch)))
         return (F.l1_loss(deblurrer(to_tensor(blurred)), to_tensor(batch), reduction="none") * face_weight).mean()
 
-    train_loop("deblurrer", deblurrer, deblur_step, args.helper_minutes, args.steps, 2e-3)
+    train_loop("deblurrer", deblurrer, deblur_step, args.minutes, args.deblurrer_steps, 2e-3)
 
     smoothener = Smoothener()
 
@@ -237,7 +240,7 @@ def main() -> None:
         noisy = (batch + 0.04 * torch.randn_like(batch)).clamp(0, 1)
         return (F.l1_loss(smoothener(noisy), batch, reduction="none") * face_weight).mean()
 
-    train_loop("smoothener", smoothener, smooth_step, args.helper_minutes, args.steps, 2e-3)
+    train_loop("smoothener", smoothener, smooth_step, args.minutes, args.smoothener_steps, 2e-3)
 
     table = target_table(autoencoder, faces, args.clusters, args.members, rng)
     args.out.mkdir(parents=True, exist_ok=True)
