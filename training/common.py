@@ -30,14 +30,6 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float() / 255.0
 
 
-def heavy_blur(images: np.ndarray, cells: int = 8) -> np.ndarray:
-    """The appearance condition: each image shrunk to ``cells`` x ``cells`` and blown up again (no identity left)."""
-    size = images.shape[1]
-    return np.stack(
-        [cv2.resize(cv2.resize(image, (cells, cells), interpolation=cv2.INTER_AREA), (size, size), interpolation=cv2.INTER_LINEAR) for image in images]
-    )
-
-
 def gaussian_blur(images: np.ndarray, sigmas: Sequence[float]) -> np.ndarray:
     """Each image blurred with its own Gaussian sigma."""
     return np.stack([cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma)) for image, sigma in zip(images, sigmas)])
