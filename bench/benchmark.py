@@ -65,18 +65,41 @@ class Measurement:
     """Why the output could not be audited (e.g. a different frame count)."""
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (``VmHWM``), in MB; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def timed(command: list[str]) -> tuple[float, float, float]:
-    """Run ``command``; returns (wall seconds, CPU seconds, peak resident memory in MB of that process)."""
+    """Run ``command``; returns (wall seconds, CPU seconds of it and its children, its peak resident MB).
+
+    The peak is read from ``/proc`` while the tool runs: ``ru_maxrss`` would count this
+    benchmark's own memory, which the child has until it executes the tool.
+    """
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty tool cannot block on it
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
+        peak = 0.0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, peak_rss_mb(process.pid))
+            time.sleep(0.05)
         seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed:\n{stderr[-2000:]}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, peak
 
 
 def frame_count(path: Path) -> int:

@@ -70,7 +70,9 @@ def test_the_detection_scale_follows_resolution_and_upscale():
     assert CenterFace(resolution=0).scale_for(1080, 1920) == 1.0
     assert CenterFace(resolution=640).scale_for(1080, 1920) == pytest.approx(1 / 3)
     assert CenterFace(resolution=640, upscale=2).scale_for(1080, 1920) == pytest.approx(2 / 3)
-    assert CenterFace().scale_for(1080, 1920) == pytest.approx(DEFAULT_RESOLUTION / 1920)
+    assert CenterFace().scale_for(2160, 3840) == pytest.approx(DEFAULT_RESOLUTION / 3840)
+    assert CenterFace(resolution=640).scale_for(360, 480) == 1.0  # never scaled up without upscale
+    assert CenterFace(resolution=640, upscale=2).scale_for(360, 480) == 2.0
 
 
 def test_a_small_face_needs_tiles_or_upscaling(small_face_frame):
