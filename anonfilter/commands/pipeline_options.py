@@ -24,9 +24,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
     detection = parser.add_argument_group("detection")
     detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
     detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
+    # Live, the tracker cannot look ahead: a face that appears between two detector runs would be
+    # shown until the next one, so the live engine detects on every frame by default.
+    detect_every = 1 if live else DEFAULT_DETECT_EVERY
     detection.add_argument(
-        "--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="N",
-        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {DEFAULT_DETECT_EVERY})",
+        "--detect-every", type=int, default=detect_every, metavar="N",
+        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {detect_every})",
     )
     add_tracker_arguments(parser, live=live)
 
