@@ -136,3 +136,17 @@ def test_embedding_distances_of_leaks_say_same_person(clips):
     result = find_leaks(clips["in"], clips["partly"], AuditSettings(every=7, embedding=True))
     assert result.leaking_frames == [7]
     assert all(leak.distance is not None and leak.distance < 0.6 for leak in result.leaks)
+
+
+def test_a_flat_patch_the_reference_took_for_a_face_is_not_counted_as_a_leak():
+    """Measured on the hamilton clip: a dark background patch (std 0.6) that no method can change."""
+    from anonfilter.audit import _leaks_in_frame
+    from anonfilter.types import Detections
+
+    before = np.full((120, 160, 3), 30, np.uint8)
+    before[20:60, 80:120] = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)  # a textured "face"
+    after = before.copy()
+    faces = Detections(np.array([[10, 10, 50, 50], [80, 20, 120, 60]], np.float32), np.array([0.3, 0.9], np.float32))
+    checked, featureless, leaks = _leaks_in_frame(0, 0.0, before, after, faces, 0.85)
+    assert (checked, featureless) == (1, 1)
+    assert [leak.box for leak in leaks] == [(80, 20, 120, 60)]

@@ -50,6 +50,7 @@ def summary(result: AuditResult) -> str:
         f"checked {result.checked} faces in {result.frames_checked} of {result.frames} frames; "
         f"{result.leaked} still structurally the same ({100 * result.leaked_fraction:.2f}%) "
         f"in {len(result.leaking_frames)} frames"
+        + (f" ({result.featureless} featureless detections not checked)" if result.featureless else "")
     ]
     for leak in result.leaks[:SHOWN_LEAKS]:
         distance = "" if leak.distance is None else f", dlib distance {leak.distance:.2f}"
