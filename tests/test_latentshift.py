@@ -12,7 +12,7 @@ from anonfilter.methods import face_strength_blur
 from anonfilter.plugins import PluginHost
 from anonfilter.testing import CONFORMANCE_CHECKS, make_face
 from anonfilter.types import FrameInfo
-from tests.data import shared_path
+from tests.replacement import Portrait, anonymized, load_portrait
 
 METHODS = ("latentshift", "synthetic")
 
@@ -23,21 +23,9 @@ def host() -> PluginHost:
 
 
 @pytest.fixture(scope="module")
-def portrait() -> tuple[np.ndarray, tuple[float, float, float, float], np.ndarray]:
+def portrait() -> Portrait:
     """A real photo from the shared data with its CenterFace box and landmarks."""
-    path = shared_path("pairs/facenet_pytorch/test_images/paul_rudd/1.jpg")
-    image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    detections = CenterFace(threads=1).detect(image)
-    best = int(np.argmax(detections.scores))
-    return image, tuple(float(v) for v in detections.boxes[best]), detections.landmarks[best]
-
-
-def anonymized(method, image, box, landmarks, key: int) -> np.ndarray:
-    """``image`` with the face at ``box`` replaced for identity ``key``."""
-    face = make_face(box, image.shape, identity_key=key, landmarks=landmarks)
-    out = image.copy()
-    method.anonymize(out, [face], FrameInfo(0, 0.0, image.shape[1], image.shape[0]))
-    return out
+    return load_portrait("pairs/facenet_pytorch/test_images/paul_rudd/1.jpg")
 
 
 @pytest.mark.parametrize("name", METHODS)
