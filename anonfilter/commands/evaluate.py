@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--face-threshold", type=float, default=0.5, help="reference detector score that counts as a face, for faceness (default: 0.5)"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH ('-': stdout, instead of the table)")
-    add_pipeline_arguments(parser, live=False)
+    # Only faces the detector saw in a sampled frame are scored (their place is exact), so the
+    # detector runs on every frame here unless asked otherwise.
+    add_pipeline_arguments(parser, live=False, detect_every=1)
     parser.epilog = __doc__.split("\n\n", 1)[1]
 
 

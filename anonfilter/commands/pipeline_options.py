@@ -13,8 +13,8 @@ from anonfilter.plugins import PluginHost
 from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
 
 
-def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
-    """Add the method, mask, detector and tracker option groups."""
+def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_every: Optional[int] = None) -> None:
+    """Add the method, mask, detector and tracker option groups (``detect_every``: another default)."""
     method = parser.add_argument_group("anonymization")
     method.add_argument("-m", "--method", default="blur", help="anonymization method (default: blur; see `anonfilter plugins`)")
     method.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="option for the method (repeatable)")
@@ -26,7 +26,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
     detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
     # Live, the tracker cannot look ahead: a face that appears between two detector runs would be
     # shown until the next one, so the live engine detects on every frame by default.
-    detect_every = 1 if live else DEFAULT_DETECT_EVERY
+    if detect_every is None:
+        detect_every = 1 if live else DEFAULT_DETECT_EVERY
     detection.add_argument(
         "--detect-every", type=int, default=detect_every, metavar="N",
         help=f"run the detector on every N-th frame only; the tracker fills the others (default: {detect_every})",
