@@ -9,8 +9,9 @@ For each clip it times, one after the other on the same machine:
   on the CPU execution provider;
 
 and prints wall time, ratio to the plain re-encode, frames per second, peak memory and the leak
-figures of ``anonfilter check`` for each output. Then it measures the live pipeline's per-frame
-latency at 1280x720. Usage::
+figures of ``anonfilter check`` for each output. Then it measures the cost of each installed
+method per face against the detector's per frame, and the live pipeline's per-frame latency at
+1280x720. Usage::
 
     .venv/bin/python bench/benchmark.py                      # the default clips from ../shared/data
     .venv/bin/python bench/benchmark.py CLIP.mp4 ... --no-deface --out /tmp/bench
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,9 +35,12 @@ import av
 import imageio_ffmpeg
 
 from anonfilter.audit import AuditSettings, find_leaks, reference_faces
+from anonfilter.detection.centerface import CenterFace
 from anonfilter.errors import AnonfilterError
 from anonfilter.live.engine import build_live_anonymizer, percentiles
-from anonfilter.types import FrameInfo
+from anonfilter.masks import MaskStyle, face_mask
+from anonfilter.plugins import PluginHost
+from anonfilter.types import Face, FrameInfo
 from ffmpeg_bridge import EncoderSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,6 +190,37 @@ def live_latency(clip: Path, frames: int = 100) -> list[float]:
     return latencies[5:]  # the first frames warm up onnxruntime
 
 
+def method_costs(clip: Path, repeats: int = 5) -> tuple[float, int, dict[str, float]]:
+    """Detector ms on the first frame of ``clip``, its face count, and each installed method's ms per face there."""
+    with av.open(str(clip)) as container:
+        image = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    detector = CenterFace()
+    detector.detect(image)  # warm-up
+    started = time.perf_counter()
+    detections = detector.detect(image)
+    detect_ms = (time.perf_counter() - started) * 1000
+    height, width = image.shape[:2]
+    faces = []
+    for index in range(len(detections)):
+        box = tuple(float(v) for v in detections.boxes[index])
+        region, alpha = face_mask(box, width, height, MaskStyle())
+        landmarks = None if detections.landmarks is None else detections.landmarks[index]
+        faces.append(Face(index + 1, index + 1, box, float(detections.scores[index]), "detected", region, alpha, landmarks))
+    host = PluginHost()
+    costs = {}
+    for name in sorted(host.methods):
+        method = host.create_method(name)
+        method.anonymize(image.copy(), faces, FrameInfo(0, 0.0, width, height))  # warm-up (model loading)
+        runs = []
+        for _ in range(repeats):
+            frame = image.copy()
+            started = time.perf_counter()
+            method.anonymize(frame, faces, FrameInfo(0, 0.0, width, height))
+            runs.append((time.perf_counter() - started) * 1000)
+        costs[name] = statistics.median(runs) / max(1, len(faces))
+    return detect_ms, len(faces), costs
+
+
 def main() -> int:
     """Run the benchmark; prints the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +228,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: a temporary folder)")
     parser.add_argument("--no-deface", action="store_true", help="skip deface")
     parser.add_argument("--no-live", action="store_true", help="skip the live latency measurement")
+    parser.add_argument("--no-methods", action="store_true", help="skip the per-face cost of each method")
     args = parser.parse_args()
     clips = args.clips or [SHARED_VIDEOS / name for name in DEFAULT_CLIPS]
     missing = [str(clip) for clip in clips if not clip.exists()]
@@ -203,6 +240,12 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}; outputs in {out}")
     for clip in clips:
         print_clip(clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface))
+    if not args.no_methods:
+        detect_ms, count, costs = method_costs(clips[0])
+        print(f"\nper-face cost of each method on the first frame of {clips[0].name} ({count} faces), "
+              f"against {detect_ms:.0f} ms for the detector on that frame:")
+        for name, cost in costs.items():
+            print(f"  {name:<12} {cost:7.2f} ms per face")
     if not args.no_live:
         latency = live_latency(clips[0])
         print(f"\nlive pipeline at 1280x720 ({len(latency)} frames of {clips[0].name}): per-frame latency {percentiles(latency)}")
