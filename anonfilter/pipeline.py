@@ -17,7 +17,7 @@ from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
 from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
-from anonfilter.types import Face, Frame, FrameInfo
+from anonfilter.types import Face, Frame, FrameInfo, Region
 
 FrameOut = tuple[Frame, FrameInfo]
 
@@ -72,6 +72,8 @@ class Anonymizer:
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
         self._pending: dict[int, FrameOut] = {}
+        self._changed: dict[int, tuple[Region, ...]] = {}
+        """Frame index -> the regions ``apply`` changed, for the frames the latest push/flush returned."""
 
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
         """Add the next frame; returns the frames that are finished, in order (maybe none yet)."""
@@ -96,12 +98,13 @@ class Anonymizer:
 
     def _finish(self, finished: FinishedFrames) -> list[FrameOut]:
         out = []
+        self._changed = {}  # only the latest batch: a caller that never asks keeps nothing
         for index, tracked in finished:
             frame, info = self._pending.pop(index)
             if self.recorder is not None:
                 self.recorder.record(info, tracked)
             started = time.perf_counter()
-            self.apply(frame, [face for face in tracked if not face.keep], info)
+            self._changed[index] = self.apply(frame, [face for face in tracked if not face.keep], info)
             self.seconds["method"] += time.perf_counter() - started
             out.append((frame, info))
         return out
@@ -125,10 +128,25 @@ class Anonymizer:
             )
         return faces
 
-    def apply(self, frame: Frame, tracked: Sequence[TrackedFace], info: FrameInfo) -> None:
-        """Run the method on one frame in place; if it fails, obscure the whole frame."""
+    def changed_regions(self, index: int) -> tuple[Region, ...]:
+        """The regions of frame ``index`` that anonymizing may have changed; pixels outside are as pushed.
+
+        Ask for each frame after the ``push`` or ``flush`` that returned it, before the next call
+        (each call forgets the previous batch); each frame's answer is handed out once. These are
+        the faces' regions (the method contract allows no change elsewhere), or the whole frame
+        when it was obscured. The transcoder uses it to convert only these pixels back to YUV.
+        """
+        return self._changed.pop(index)
+
+    def apply(self, frame: Frame, tracked: Sequence[TrackedFace], info: FrameInfo) -> tuple[Region, ...]:
+        """Run the method on one frame in place; if it fails, obscure the whole frame.
+
+        Returns the regions that may have changed: the faces' regions, or the whole frame.
+        """
         try:
-            self.method.anonymize(frame, self.faces_for(tracked, info), info)
+            faces = self.faces_for(tracked, info)
+            self.method.anonymize(frame, faces, info)
+            return tuple(face.region for face in faces)
         except Exception as error:
             if not self.obscured_frames:
                 self.report(
@@ -137,3 +155,4 @@ class Anonymizer:
                 )
             self.obscured_frames.append(info.index)
             obscure_frame(frame)
+            return (Region(0, 0, frame.shape[1], frame.shape[0]),)
