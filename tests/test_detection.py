@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from anonfilter.detection.centerface import DEFAULT_RESOLUTION, CenterFace, merge, tile_regions
+from anonfilter.detection.centerface import DEFAULT_RESOLUTION, CenterFace, tile_regions
+from anonfilter.detection.regions import merge
 from anonfilter.errors import AnonfilterError
 from anonfilter.types import Detections
 

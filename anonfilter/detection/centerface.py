@@ -18,6 +18,7 @@ import onnx
 import onnxruntime
 
 import anonfilter
+from anonfilter.detection.regions import NMS_IOU, merge, nms, shifted, without_cut_faces
 from anonfilter.errors import AnonfilterError
 from anonfilter.types import Detections, Frame
 
@@ -25,7 +26,6 @@ ANONFILTER_CONTRACT = "1.0"
 INPUT_NAME = "input.1"
 OUTPUT_NAMES = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
-NMS_IOU = 0.3
 DEFAULT_RESOLUTION = 1920
 """Longer side of the frame as the network sees it, by default: full resolution up to 1080p,
 half of 4K. Measured on the 1080p facenet clip (docs/benchmark.md): faces of 32 px and more are
@@ -68,24 +68,6 @@ def load_model(path: str) -> onnx.ModelProto:
     return model
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
-    order = np.argsort(-scores)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        x0 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        y0 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        x1 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        y1 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        iou = inter / (areas[best] + areas[rest] - inter + 1e-9)
-        order = rest[iou < iou_threshold]
-    return np.array(keep, dtype=np.int64)
-
-
 TILE_OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a fraction of the tile size: faces up to this size are whole in some tile."""
 
@@ -99,18 +81,6 @@ def tile_regions(width: int, height: int, tiles: int, overlap: float = TILE_OVER
         return [(int(start), int(start) + size) for start in starts]
 
     return [(x0, y0, x1, y1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
-
-
-def merge(parts: list[Detections], iou_threshold: float = NMS_IOU) -> Detections:
-    """One set of detections from several passes over the same frame (NMS across them)."""
-    parts = [part for part in parts if len(part)]
-    if not parts:
-        return Detections.empty()
-    boxes = np.concatenate([part.boxes for part in parts])
-    scores = np.concatenate([part.scores for part in parts])
-    landmarks = np.concatenate([part.landmarks for part in parts])
-    keep = nms(boxes, scores, iou_threshold)
-    return Detections(boxes[keep], scores[keep], landmarks[keep])
 
 
 class CenterFace:
@@ -175,23 +145,8 @@ class CenterFace:
     def _detect_tile(self, frame: Frame, region: tuple[int, int, int, int], scale: float) -> Detections:
         """Faces inside one tile, in frame coordinates, without those cut by an inner tile border."""
         x0, y0, x1, y1 = region
-        found = self.detect_scaled(frame[y0:y1, x0:x1], scale)
-        if not len(found):
-            return found
-        boxes = found.boxes
-        height, width = frame.shape[:2]
-        margin = 2.0
-        tile_w, tile_h = x1 - x0, y1 - y0
-        cut = (  # touches a tile border that is not a frame border
-            ((boxes[:, 0] <= margin) & (x0 > 0))
-            | ((boxes[:, 1] <= margin) & (y0 > 0))
-            | ((boxes[:, 2] >= tile_w - margin) & (x1 < width))
-            | ((boxes[:, 3] >= tile_h - margin) & (y1 < height))
-        )
-        kept = found[~cut]
-        shift = np.array([x0, y0], np.float32)
-        landmarks = None if kept.landmarks is None else kept.landmarks + shift
-        return Detections(kept.boxes + np.tile(shift, 2), kept.scores, landmarks)
+        found = without_cut_faces(self.detect_scaled(frame[y0:y1, x0:x1], scale), region, frame.shape[1], frame.shape[0])
+        return shifted(found, x0, y0)
 
     def detect_scaled(self, frame: Frame, scale: float) -> Detections:
         """Faces in ``frame`` with the network run on the frame resized by ``scale``."""
