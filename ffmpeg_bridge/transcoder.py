@@ -2,10 +2,20 @@
 
 The reader thread demuxes the input, decodes the video to RGB (turned upright when the file has
 a display rotation) and copies every other stream's packets straight into the output. The
-calling thread pushes frames through the processor (the anonymizer). The encoder thread turns
-the processed frames back into the input's pixel format and encodes them with the input's
-timestamps. Bounded queues between them keep memory flat;
-FFmpeg and onnxruntime release the GIL, so the three stages run at the same time.
+calling thread pushes frames through the processor (the anonymizer) and asks it which regions
+of each finished frame it changed. The encoder thread turns the processed frames back into the
+input's pixel format and encodes them with the input's timestamps. Bounded queues between them
+keep memory flat; FFmpeg, OpenCV and onnxruntime release the GIL, so the three stages run at
+the same time.
+
+The colour conversions (:mod:`ffmpeg_bridge.colour`) take one of two paths, chosen per run:
+
+* fast, for 8-bit ``yuv420p`` in and out, limited range, even size, no rotation (most camera
+  and web video): the reader keeps each decoded I420 array (in ``_Job.stored``, by frame index,
+  until the encoder takes it) and the encoder converts only the changed regions back into it,
+  so every other pixel is written with its decoded YUV values;
+* exact, for everything else: the whole frame goes through swscale both ways, with the file's
+  matrix and range.
 """
 
 from __future__ import annotations
@@ -28,8 +38,8 @@ import numpy as np
 from tqdm import tqdm
 
 from anonfilter.errors import AnonfilterError
-from anonfilter.types import Frame, FrameInfo
-from ffmpeg_bridge.colour import RgbConverter
+from anonfilter.types import Frame, FrameInfo, Region
+from ffmpeg_bridge.colour import I420Converter, Stored, converter_for
 from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
 from ffmpeg_bridge.outputfile import check_output, partial_file
 from ffmpeg_bridge.passthrough import copy_container_properties, copy_streams, warn
@@ -45,7 +55,13 @@ FrameOut = tuple[Frame, FrameInfo]
 
 
 class FrameProcessor(Protocol):
-    """What :func:`transcode` pushes frames through (:class:`anonfilter.pipeline.Anonymizer`)."""
+    """What :func:`transcode` pushes frames through (:class:`anonfilter.pipeline.Anonymizer`).
+
+    A processor may also have ``changed_regions(index) -> tuple[Region, ...]``: the regions of a
+    frame it just returned that may differ from the frame pushed (asked once per frame, right
+    after the ``push`` or ``flush`` that returned it). The fast colour path converts only those
+    back to YUV. Without that method any pixel may have changed, and the whole frame is converted.
+    """
 
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
         """Take the next frame; return the frames that are done, in order (maybe none yet)."""
@@ -60,11 +76,13 @@ class TranscodeResult:
 
     ``seconds`` has ``decode`` (decode, YUV -> RGB) and ``encode`` (RGB -> YUV, encode,
     mux), each the busy time of its thread, and ``total``, the wall time of the whole run.
+    ``fast_colour`` says whether the fast colour path was taken (see the module docstring).
     """
 
     info: VideoInfo
     frames: int
     seconds: dict[str, float] = field(default_factory=dict)
+    fast_colour: bool = False
 
 
 def transcode(
@@ -108,7 +126,8 @@ def transcode(
                     output.close()
                 raise
             output.close()
-    return TranscodeResult(info, job.encoded, {**job.seconds, "total": time.perf_counter() - started})
+    seconds = {**job.seconds, "total": time.perf_counter() - started}
+    return TranscodeResult(info, job.encoded, seconds, fast_colour=isinstance(job.converter, I420Converter))
 
 
 class _Stopped(Exception):
@@ -139,7 +158,7 @@ class _Job:
             output.start_encoding()
         except (ValueError, av.error.FFmpegError) as error:
             raise AnonfilterError(f"cannot write {output.format.name} output: {error}") from None
-        self.converter = RgbConverter(info, self.encoded_video.codec_context.pix_fmt)
+        self.converter = converter_for(info, self.encoded_video.codec_context.pix_fmt)
         video.thread_type = "AUTO"
         frames = max(2, min(QUEUE_FRAMES, QUEUE_BYTES // (info.width * info.height * 3)))
         self.decoded: queue.Queue[Any] = queue.Queue(maxsize=frames)
@@ -149,6 +168,12 @@ class _Job:
         self.mux_lock = threading.Lock()
         self.timing: dict[int, tuple[int, int]] = {}
         """Frame index -> (pts, duration) in the video's time base, from reader to encoder."""
+        self.stored: dict[int, Stored] = {}
+        """Frame index -> what the converter kept of the decoded frame, from reader to encoder."""
+        self.whole_frame = (Region(0, 0, *info.display_size),)
+        self.changed_regions: Callable[[int], tuple[Region, ...]] = getattr(
+            processor, "changed_regions", lambda index: self.whole_frame
+        )
         self.seconds = {"decode": 0.0, "encode": 0.0}
         self.decoded_count = 0
         self.encoded = 0
@@ -208,7 +233,7 @@ class _Job:
 
     def _read(self) -> None:
         stamps = Timestamps(default_duration=max(1, round(1 / (self.info.fps * self.info.time_base))))
-        waiting: deque[np.ndarray] = deque()  # decoded frames whose timestamp may still be sorted
+        waiting: deque[tuple[np.ndarray, Stored]] = deque()  # decoded frames whose timestamp may still be sorted
         for packet in self.source.demux():
             if self.stop.is_set():
                 raise _Stopped
@@ -225,20 +250,22 @@ class _Job:
                             f"({self.info.width}x{self.info.height} to {frame.width}x{frame.height}); not supported"
                         )
                     stamps.add(frame)
-                    waiting.append(self._upright(self.converter.to_rgb(frame)))
+                    image, stored = self.converter.to_rgb(frame)
+                    waiting.append((self._upright(image), stored))
                 self.seconds["decode"] += time.perf_counter() - started
                 while len(waiting) > REORDER_WINDOW:
-                    self._hand_decoded(waiting.popleft(), stamps.next())
+                    self._hand_decoded(*waiting.popleft(), stamps.next())
             elif packet.stream.index in self.copies and packet.size:
                 packet.stream = self.copies[packet.stream.index]
                 self._mux([packet])
         while waiting:
-            self._hand_decoded(waiting.popleft(), stamps.next())
+            self._hand_decoded(*waiting.popleft(), stamps.next())
         self._put(self.decoded, _END)
 
-    def _hand_decoded(self, image: np.ndarray, timing: tuple[int, int]) -> None:
+    def _hand_decoded(self, image: np.ndarray, stored: Stored, timing: tuple[int, int]) -> None:
         index = self.decoded_count
         self.timing[index] = timing
+        self.stored[index] = stored
         self.decoded_count += 1
         self._put(self.decoded, (image, FrameInfo(index, float(timing[0] * self.info.time_base), *self.info.display_size)))
 
@@ -257,8 +284,8 @@ class _Job:
         self._put(self.processed, _END)
 
     def _hand_on(self, finished: list[FrameOut], bar: tqdm) -> None:
-        for item in finished:
-            self._put(self.processed, item)
+        for image, info in finished:
+            self._put(self.processed, (image, info, self.changed_regions(info.index)))
         bar.update(len(finished))
 
     def _encode(self) -> None:
@@ -267,14 +294,14 @@ class _Job:
         shape = (height, width, 3)
         durations: dict[int, int] = {}
         while (item := self._get(self.processed)) is not _END:
-            image, frame_info = item
+            image, frame_info, changed = item
             if frame_info.index != self.encoded:
                 raise RuntimeError(f"the processor returned frame {frame_info.index} where frame {self.encoded} was due")
             if image.shape != shape or image.dtype != np.uint8:
                 raise RuntimeError(f"the processor returned a {image.shape} {image.dtype} frame, not {shape} uint8")
             started = time.perf_counter()
             pts, duration = self.timing.pop(frame_info.index)
-            frame = self.converter.from_rgb(self._as_stored(image))
+            frame = self.converter.from_rgb(self._as_stored(image), self.stored.pop(frame_info.index), changed)
             frame.pts, frame.time_base, frame.duration = pts, self.info.time_base, duration
             durations[pts] = duration
             self._mux(_with_durations(stream.encode(frame), durations))

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from anonfilter.errors import AnonfilterError
-from anonfilter.types import FrameInfo
+from anonfilter.pipeline import Anonymizer
+from anonfilter.tracking.base import TrackedFace
+from anonfilter.types import Detections, FrameInfo, Region
 from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
 from tests.data import shared_path
 
@@ -63,6 +65,7 @@ def write_clip(
     subtitles: Path | None = None,
     attachment: bytes | None = None,
     chapters: bool = False,
+    color_range: int = 1,
 ) -> None:
     """A clip with frames at ``pts`` (VFR when irregular), BT.709 tags, and the extras asked for."""
     width, height = size
@@ -71,7 +74,7 @@ def write_clip(
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = video.codec_context.time_base = time_base
         context = video.codec_context
-        context.color_range, context.colorspace, context.color_primaries, context.color_trc = 1, 1, 1, 1
+        context.color_range, context.colorspace, context.color_primaries, context.color_trc = color_range, 1, 1, 1
         video.metadata.update({"title": "camera one", "language": "fra"})
         audio_stream = None
         if audio:
@@ -93,7 +96,7 @@ def write_clip(
             )
         for index, stamp in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(gradient(width, height, index), format="rgb24").reformat(
-                format=pix_fmt, dst_colorspace="ITU709", dst_color_range=1
+                format=pix_fmt, dst_colorspace="ITU709", dst_color_range=color_range
             )
             frame.pts, frame.time_base = stamp, time_base
             output.mux(video.encode(frame))
@@ -301,3 +304,122 @@ def test_timestamps_a_file_attaches_to_the_wrong_frames_come_out_in_order(tmp_pa
     times = frame_times(source)
     assert times != sorted(times)
     assert frame_times(target) == pytest.approx(sorted(times), abs=1e-6)
+
+
+# The fast colour path (yuv420p, limited range, even size, no rotation): only changed regions go back to YUV.
+
+LOSSLESS = EncoderSettings(crf=0)
+"""libx264 at CRF 0 is lossless for 8-bit video, so written YUV values can be compared exactly."""
+
+
+class RegionPainter(LaggingMarker):
+    """Paints ``painted`` white in every frame but declares only ``declared`` as changed (a processor that lies)."""
+
+    def __init__(self, painted: list[Region], declared: tuple[Region, ...]) -> None:
+        super().__init__()
+        self.painted, self.declared = painted, declared
+
+    def push(self, frame, info):
+        for region in self.painted:
+            frame[region.slices] = MARK
+        return super().push(frame, info)
+
+    def changed_regions(self, index: int) -> tuple[Region, ...]:
+        return self.declared
+
+
+def i420_frames(path: Path) -> list[np.ndarray]:
+    """Every decoded frame of the first video stream as stored (an I420 array for yuv420p)."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray() for frame in container.decode(video=0)]
+
+
+def test_fast_path_writes_only_the_declared_regions_and_keeps_every_other_pixel_bit_exact(tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 200, 40)))  # 160x120
+    declared = Region(41, 31, 73, 61)  # odd corners: converted as the even block 40..74 x 30..62
+    painter = RegionPainter([declared, Region(100, 80, 120, 100)], (declared,))
+    result = transcode(source, target, lambda info: painter, encoder=LOSSLESS, progress=False)
+    assert result.fast_colour
+    written, original = i420_frames(target), i420_frames(source)
+    assert len(written) == len(original) == 5
+    changed = np.zeros((120, 160), bool)
+    changed[30:62, 40:74] = True
+    for image, reference in zip(written, original):
+        y, y_ref = image[:120], reference[:120]
+        assert np.array_equal(y[~changed], y_ref[~changed])  # the undeclared square and the mark are dropped
+        assert (y[31:61, 41:73] >= 234).all()  # white in limited range
+        for plane in (slice(120, 150), slice(150, 180)):  # U, V: 60x80 each, stored as 30 rows of 160
+            chroma, chroma_ref = image[plane].reshape(60, 80), reference[plane].reshape(60, 80)
+            outside = ~changed[::2, ::2]
+            assert np.array_equal(chroma[outside], chroma_ref[outside])
+            assert (np.abs(chroma[16:30, 21:36].astype(int) - 128) <= 2).all()  # white has no colour
+
+
+def test_fast_path_converts_the_whole_frame_for_a_processor_that_does_not_say_what_it_changed(tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 200, 40)))
+
+    class CornerMarker(LaggingMarker):  # no changed_regions: anything may have changed
+        def push(self, frame, info):
+            frame[-8:, -8:] = MARK
+            return super().push(frame, info)
+
+    result = transcode(source, target, lambda info: CornerMarker(), encoder=LOSSLESS, progress=False)
+    assert result.fast_colour
+    for image in i420_frames(target):
+        assert image[:8, :8].min() >= 234 and image[112:120, 152:160].min() >= 234
+
+
+def test_fast_path_with_the_anonymizer_changes_the_face_region_and_obscures_a_failed_frame_whole(tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 200, 40)))
+
+    class OneFace:
+        def detect(self, frame):
+            return Detections(np.array([[40, 30, 80, 70]], np.float32), np.array([0.9], np.float32))
+
+    class EveryFrame:
+        def push(self, index, frame, detections):
+            return [(index, [TrackedFace(1, 11, (40.0, 30.0, 80.0, 70.0), 0.9, "detected")])]
+
+        def flush(self):
+            return []
+
+    class BlackOut:
+        def anonymize(self, frame, faces, info):
+            if info.index == 2:
+                raise ValueError("bad frame")
+            for face in faces:
+                frame[face.region.slices] = 0
+
+    def anonymizer(info: VideoInfo) -> Anonymizer:
+        return Anonymizer(OneFace(), EveryFrame(), BlackOut(), "blackout", report=lambda message: None)
+
+    result = transcode(source, target, anonymizer, encoder=LOSSLESS, progress=False)
+    assert result.fast_colour
+    written, original = i420_frames(target), i420_frames(source)
+    for index, (image, reference) in enumerate(zip(written, original)):
+        if index == 2:  # the method failed: the whole frame is obscured, also far from the face
+            assert not np.array_equal(image[100:120, 120:160], reference[100:120, 120:160])
+            continue
+        assert (image[45:55, 55:65] <= 17).all()  # black inside the face
+        assert np.array_equal(image[100:120], reference[100:120])  # untouched rows, bit for bit
+
+
+@pytest.mark.parametrize(
+    "clip",
+    [
+        {"size": (161, 121), "codec": "ffv1"},  # odd size: written as 4:4:4
+        {"pix_fmt": "yuv444p"},
+        {"pix_fmt": "yuvj420p", "color_range": 2},
+        {"color_range": 2},  # yuv420p tagged full range
+    ],
+    ids=["odd-size", "yuv444p", "yuvj420p", "full-range"],
+)
+def test_other_formats_take_the_exact_path(tmp_path, clip):
+    source, target = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    write_clip(source, list(range(0, 120, 40)), **clip)
+    result = transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    assert not result.fast_colour
+    assert result.frames == 3
