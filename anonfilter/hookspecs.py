@@ -25,7 +25,7 @@ import pluggy
 
 from anonfilter.types import Detections, Face, Frame, FrameInfo
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 """Version of this contract: ``major.minor``. Minor versions only add."""
 
 PROJECT_NAME = "anonfilter"
@@ -73,13 +73,17 @@ class MethodSpec:
     """Registration of an anonymization method.
 
     ``create(**options)`` returns a :class:`Method`; ``options`` lists what it accepts, each
-    passed as a keyword argument converted with its ``type``.
+    passed as a keyword argument converted with its ``type``. ``uses_identity`` (contract 1.1)
+    says whether the output depends on a face's ``identity_key``; a method that says False
+    (blur, pixelate) saves the run the face-recognition embeddings that keep a returning
+    person's key (about 0.1 s per face sample).
     """
 
     name: str
     create: Callable[..., Method]
     description: str
     options: Sequence[Option] = field(default_factory=tuple)
+    uses_identity: bool = True
 
 
 @dataclass(frozen=True)

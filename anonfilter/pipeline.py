@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from typing import Callable, Optional, Protocol, Sequence
 
+from anonfilter.detection.focus import FocusedDetection
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
@@ -56,6 +57,7 @@ class Anonymizer:
         report: Callable[[str], None] = report_to_stderr,
         recorder: Optional[FrameRecorder] = None,
         detect_every: int = 1,
+        focused: bool = False,
     ) -> None:
         if detect_every < 1:
             raise ValueError("detect_every must be >= 1")
@@ -68,6 +70,9 @@ class Anonymizer:
         self.recorder = recorder
         self.detect_every = detect_every
         """The detector runs on every n-th frame; the tracker fills the frames in between."""
+        self.focus = FocusedDetection(detector) if focused else None
+        """Focused detection: the overview, crops around the tracker's small faces and a patrol
+        tile instead of the whole frame at full resolution (see :mod:`anonfilter.detection.focus`)."""
         self.obscured_frames: list[int] = []
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
@@ -78,7 +83,12 @@ class Anonymizer:
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
         """Add the next frame; returns the frames that are finished, in order (maybe none yet)."""
         started = time.perf_counter()
-        detections = self.detector.detect(frame) if info.index % self.detect_every == 0 else None
+        detections = None
+        if info.index % self.detect_every == 0:
+            if self.focus is not None:
+                detections = self.focus.detect(frame, self.tracker.expected_boxes())
+            else:
+                detections = self.detector.detect(frame)
         detected = time.perf_counter()
         self._pending[info.index] = (frame, info)
         finished = self.tracker.push(info.index, frame, detections)

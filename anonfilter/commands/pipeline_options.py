@@ -32,6 +32,13 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         "--detect-every", type=int, default=detect_every, metavar="N",
         help=f"run the detector on every N-th frame only; the tracker fills the others (default: {detect_every})",
     )
+    default_detection = "whole" if live else "focused"
+    detection.add_argument(
+        "--detection", choices=("focused", "whole"), default=default_detection,
+        help="focused: the whole frame at low resolution, crops around small tracked faces and one full-resolution "
+        "tile in turn (fast); whole: the whole frame at the detector's resolution every time "
+        f"(default: {default_detection})",
+    )
     add_tracker_arguments(parser, live=live)
 
 
@@ -56,9 +63,10 @@ def anonymizer_from_args(
     detector = host.create_detector(args.detector, defaults + list(args.detector_option))
     return Anonymizer(
         detector,
-        tracker_from_args(args, fps, live=live),
+        tracker_from_args(args, fps, live=live, identities_matter=host.method_spec(args.method).uses_identity),
         method,
         args.method,
         MaskStyle(shape=args.mask, margin=args.margin),
         detect_every=args.detect_every,
+        focused=args.detection == "focused",
     )

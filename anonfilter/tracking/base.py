@@ -49,3 +49,7 @@ class Tracker(Protocol):
 
     def flush(self) -> FinishedFrames:
         """No more frames: return all frames still held back."""
+
+    def expected_boxes(self) -> np.ndarray:
+        """``(N, 4)`` boxes ``x0, y0, x1, y1`` where faces are expected in the next frame (the
+        active tracks'), so the detector can look there closely; ``(0, 4)`` when none."""

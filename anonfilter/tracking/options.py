@@ -85,8 +85,11 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
         )
 
 
-def tracker_from_args(args: argparse.Namespace, fps: float, live: bool) -> Tracker:
+def tracker_from_args(args: argparse.Namespace, fps: float, live: bool, identities_matter: bool = True) -> Tracker:
     """The tracker the parsed options ask for, for a stream at ``fps`` frames per second.
+
+    ``identities_matter`` False (the method ignores identity keys) turns re-identification off
+    as ``--no-reid`` does.
 
     Raises :class:`AnonfilterError` for a bad option or keep photo (one line for the user).
     """
@@ -101,7 +104,8 @@ def tracker_from_args(args: argparse.Namespace, fps: float, live: bool) -> Track
         raise AnonfilterError("tracker times must not be negative and --keep-distance must be positive")
     detect_every = getattr(args, "detect_every", 1)  # the pipeline's option, when the command has it
     settings = TrackerSettings(fps=float(fps), detect_every=detect_every, keep_distance=args.keep_distance, **extra)
-    embedder = FaceEmbedder() if args.reid or args.keep else None
+    reid = args.reid and identities_matter
+    embedder = FaceEmbedder() if reid or args.keep else None
     keep_list = KeepList.from_photos(args.keep, embedder) if args.keep else KeepList()
     identities = Identities(
         IdentityKeys(args.seed),

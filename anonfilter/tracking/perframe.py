@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.types import Detections, Frame
 
@@ -39,3 +41,7 @@ class PerFrameTracker:
     def flush(self) -> FinishedFrames:
         """Nothing is held back."""
         return []
+
+    def expected_boxes(self) -> np.ndarray:
+        """No memory of earlier frames: no expectations."""
+        return np.zeros((0, 4))

@@ -104,6 +104,15 @@ class TemporalTracker:
         self._pending.clear()
         return finished
 
+    def expected_boxes(self) -> np.ndarray:
+        """The active tracks' boxes as their motion models predict them for the next frame."""
+        boxes = []
+        for track in self._active:
+            box = np.asarray(track.kalman.box, np.float64)
+            shift = np.tile(track.kalman.velocity[:2], 2)
+            boxes.append(box + shift)
+        return np.array(boxes).reshape(-1, 4)
+
     # -- association -------------------------------------------------------------------------
 
     def _associate(self, index: int, detections: Detections) -> None:

@@ -3,7 +3,7 @@
 import anonfilter
 from anonfilter.methods import face_strength_blur
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.1"
 
 
 class Blur(anonfilter.PerFaceMethod):
@@ -25,6 +25,7 @@ def register_methods(register):
     register(
         anonfilter.MethodSpec(
             name="blur",
+            uses_identity=False,
             create=Blur,
             description="Gaussian blur, stronger for larger faces (the default)",
             options=[anonfilter.Option("strength", float, 0.125, "blur sigma as a fraction of the face size")],

@@ -4,7 +4,7 @@ import cv2
 
 import anonfilter
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.1"
 
 
 class Pixelate(anonfilter.PerFaceMethod):
@@ -31,6 +31,7 @@ def register_methods(register):
     register(
         anonfilter.MethodSpec(
             name="pixelate",
+            uses_identity=False,
             create=Pixelate,
             description="mosaic of cell means, about 8 cells across a face",
             options=[anonfilter.Option("cells", int, 8, "cells across a face (2-10)")],

@@ -4,7 +4,7 @@ import numpy as np
 
 import anonfilter
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.1"
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -35,6 +35,7 @@ def register_methods(register):
     register(
         anonfilter.MethodSpec(
             name="solid",
+            uses_identity=False,
             create=Solid,
             description="fill the face with one colour",
             options=[anonfilter.Option("color", parse_color, (0, 0, 0), "R,G,B or #rrggbb")],

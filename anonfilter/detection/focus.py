@@ -1,0 +1,164 @@
+"""Focused detection: the detector runs at the resolution each part of the frame needs.
+
+A whole 1080p frame at full resolution costs CenterFace about 0.6 CPU seconds, but only small
+faces need full resolution, and they rarely appear out of nowhere. So on each frame it runs on:
+
+* **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side. It
+  finds every face from about 40 px (1080p) and costs about a ninth of the full pass;
+* **the tracked small faces**: for each face the tracker expects (its active tracks) that is too
+  small for the overview, a crop around it, scaled so the face is about :data:`CROP_FACE` pixels
+  as the network sees it (never scaled up); crops that overlap are searched as one. A few
+  milliseconds per face;
+* **one patrol tile**: the frame at full resolution is cut into overlapping tiles about the
+  overview's size (3 x 3 for 1080p), and one tile in turn is searched each time, so a small face
+  that appears where no track is is found within one round (9 detector runs). Every tile is
+  searched on the first frame and after a scene cut.
+
+The results are merged with non-maximum suppression. A frame no larger than
+:data:`FOCUS_FROM` times the overview is simply searched whole. On the 1080p facenet clip this
+is about a quarter of the detector's time at full resolution (docs/benchmark.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from anonfilter.detection.regions import Rect, detect_in_region, merge, resize, scaled
+from anonfilter.hookspecs import Detector
+from anonfilter.types import Detections, Frame
+
+OVERVIEW = 640
+"""Longer side, in pixels, of the whole-frame overview pass."""
+FULL_RESOLUTION = 1920
+"""Longer side of "full resolution" for the patrol tiles: the frame's own size up to 1080p (4K is halved)."""
+FOCUS_FROM = 1.5
+"""Frames whose longer side is at most this many times :data:`OVERVIEW` are searched whole instead."""
+OVERVIEW_MIN_FACE = 24.0
+"""A tracked face smaller than this as the overview sees it (pixels) gets a crop of its own."""
+CROP_FACE = 36.0
+"""A tracked face larger than this is scaled down to about this size (pixels) in its crop."""
+CROP_CONTEXT = 6.0
+"""Side of a face's crop, in face sizes, and at least :data:`MIN_CROP` frame pixels. CenterFace
+needs the context: on the facenet clip's small faces (61 of 20-70 px that it finds at score 0.3
+on the whole frame) crops of 6 face sizes and at least 160 px found all 61, crops of 3 sizes and
+at least 64 px 57, and scaling small faces up found fewer, not more."""
+MIN_CROP = 160
+"""Smallest crop side in frame pixels."""
+TILE_OVERLAP = 64
+"""Neighbouring patrol tiles overlap by this many full-resolution pixels, so every face the
+overview may miss (smaller than about 40 px) is whole in some tile."""
+SCENE_CUT = 30.0
+"""Mean absolute grey-level change between two overviews that counts as a new scene (every tile is searched)."""
+
+
+def tile_grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int) -> list[Rect]:
+    """Rectangles covering a frame, row by row: as many as ``tile_width`` x ``tile_height`` tiles
+    would need, each grown so that neighbours overlap by ``overlap`` pixels."""
+
+    def spans(length: int, size: int) -> list[tuple[int, int]]:
+        count = max(1, math.ceil(length / size))
+        size = min(length, math.ceil((length + (count - 1) * overlap) / count))
+        starts = np.linspace(0, length - size, count).round().astype(int)
+        return [(int(start), int(start) + size) for start in starts]
+
+    return [(x0, y0, x1, y1) for y0, y1 in spans(height, tile_height) for x0, x1 in spans(width, tile_width)]
+
+
+def _area(rect: Rect) -> int:
+    return (rect[2] - rect[0]) * (rect[3] - rect[1])
+
+
+def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
+    """Overlapping crops replaced by their bounding rectangle (at the larger scale) while that
+    costs no more pixels than the two apart."""
+    crops = list(crops)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(crops)):
+            for j in range(i + 1, len(crops)):
+                (a, scale_a), (b, scale_b) = crops[i], crops[j]
+                if a[0] >= b[2] or b[0] >= a[2] or a[1] >= b[3] or b[1] >= a[3]:
+                    continue
+                both = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                scale = max(scale_a, scale_b)
+                if _area(both) * scale**2 <= _area(a) * scale_a**2 + _area(b) * scale_b**2:
+                    crops[i] = (both, scale)
+                    del crops[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return crops
+
+
+class FocusedDetection:
+    """Runs a detector on the overview, around the expected small faces and on one patrol tile per frame."""
+
+    def __init__(self, detector: Detector, overview: int = OVERVIEW, full_resolution: int = FULL_RESOLUTION) -> None:
+        self.detector = detector
+        self.overview = overview
+        self.full_resolution = full_resolution
+        self._tiles: list[Rect] = []
+        self._next_tile = 0
+        self._last_overview: np.ndarray | None = None
+        self.passes = {"whole": 0, "overview": 0, "crop": 0, "tile": 0}
+        """How many detector runs of each kind were made (for reports and tests)."""
+
+    def detect(self, frame: Frame, expected: np.ndarray) -> Detections:
+        """Faces in ``frame``; ``expected`` is ``(N, 4)`` boxes where faces are expected (the tracks)."""
+        height, width = frame.shape[:2]
+        if max(width, height) <= FOCUS_FROM * self.overview:
+            self.passes["whole"] += 1
+            return self.detector.detect(frame)
+        overview_scale = self.overview / max(width, height)
+        full_scale = min(1.0, self.full_resolution / max(width, height))
+        small = resize(frame, overview_scale)
+        parts = [scaled(self.detector.detect(small), 1 / overview_scale)]
+        self.passes["overview"] += 1
+        for region, scale in self._crops(expected, overview_scale, full_scale, width, height):
+            parts.append(detect_in_region(self.detector.detect, frame, region, scale))
+            self.passes["crop"] += 1
+        for region in self._patrol(small, width, height, overview_scale, full_scale):
+            parts.append(detect_in_region(self.detector.detect, frame, region, full_scale))
+            self.passes["tile"] += 1
+        return merge(parts)
+
+    def _crops(
+        self, expected: np.ndarray, overview_scale: float, full_scale: float, width: int, height: int
+    ) -> list[tuple[Rect, float]]:
+        """Crops and their scales around the expected faces too small for the overview (overlapping ones joined)."""
+        crops: list[tuple[Rect, float]] = []
+        for x0, y0, x1, y1 in np.asarray(expected, np.float64).reshape(-1, 4):
+            size = max(x1 - x0, y1 - y0, 1.0)
+            if size * overview_scale >= OVERVIEW_MIN_FACE:
+                continue
+            side = max(CROP_CONTEXT * size, MIN_CROP / full_scale)
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            region = (
+                max(0, int(cx - side / 2)), max(0, int(cy - side / 2)),
+                min(width, int(math.ceil(cx + side / 2))), min(height, int(math.ceil(cy + side / 2))),
+            )
+            if region[2] - region[0] >= 8 and region[3] - region[1] >= 8:
+                crops.append((region, min(full_scale, CROP_FACE / size)))
+        return joined(crops)
+
+    def _patrol(self, small: Frame, width: int, height: int, overview_scale: float, full_scale: float) -> list[Rect]:
+        """The tiles to search at full resolution this time: all of them at the start and after a cut, else the next one."""
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        cut = self._last_overview is None or self._last_overview.shape != grey.shape or (
+            float(cv2.absdiff(grey, self._last_overview).mean()) > SCENE_CUT
+        )
+        self._last_overview = grey
+        if not self._tiles:  # tiles that cost about what the overview costs, at full resolution
+            tile_width, tile_height = round(small.shape[1] / full_scale), round(small.shape[0] / full_scale)
+            self._tiles = tile_grid(width, height, tile_width, tile_height, round(TILE_OVERLAP / full_scale))
+        if cut:
+            self._next_tile = 0
+            return list(self._tiles)
+        tile = self._tiles[self._next_tile]
+        self._next_tile = (self._next_tile + 1) % len(self._tiles)
+        return [tile]

@@ -1,0 +1,125 @@
+"""Focused detection: overview, crops around expected small faces, one patrol tile at a time."""
+
+from __future__ import annotations
+
+import argparse
+
+import av
+import numpy as np
+import pytest
+
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter.detection.centerface import CenterFace
+from anonfilter.detection.focus import MIN_CROP, FocusedDetection, joined, tile_grid
+from anonfilter.types import Detections
+from tests.data import shared_path
+
+
+class ShapeRecorder:
+    """A stand-in detector that finds nothing and records the size of every image it is given
+    (the scheduling is what is tested here; the real detector is used further down)."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, int]] = []
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        self.shapes.append(frame.shape[:2])
+        return Detections.empty()
+
+
+def test_patrol_tiles_cover_a_1080p_frame_with_overlap():
+    tiles = tile_grid(1920, 1080, 640, 360, 64)
+    assert len(tiles) == 9
+    covered = np.zeros((1080, 1920), np.int32)
+    for x0, y0, x1, y1 in tiles:
+        covered[y0:y1, x0:x1] += 1
+    assert covered.min() >= 1
+    # Neighbours overlap by at least 64 px, so a face of up to 64 px is whole in some tile.
+    assert tiles[1][0] <= tiles[0][2] - 64 and tiles[3][1] <= tiles[0][3] - 64
+
+
+def test_overlapping_crops_are_joined_only_when_that_is_cheaper():
+    near = [((0, 0, 160, 160), 1.0), ((40, 40, 200, 200), 1.0)]
+    assert joined(near) == [((0, 0, 200, 200), 1.0)]
+    touching_corners = [((0, 0, 160, 160), 1.0), ((150, 150, 310, 310), 1.0)]
+    assert len(joined(touching_corners)) == 2
+    apart = [((0, 0, 160, 160), 1.0), ((500, 500, 660, 660), 1.0)]
+    assert joined(apart) == apart
+
+
+def test_first_frame_searches_every_tile_then_one_tile_per_frame():
+    recorder = ShapeRecorder()
+    focus = FocusedDetection(recorder)
+    frame = np.full((1080, 1920, 3), 100, np.uint8)
+    focus.detect(frame, np.zeros((0, 4)))
+    assert focus.passes == {"whole": 0, "overview": 1, "crop": 0, "tile": 9}
+    assert recorder.shapes[0] == (360, 640)  # the overview
+    focus.detect(frame, np.zeros((0, 4)))
+    assert focus.passes["tile"] == 10
+    frame[:] = 200  # a scene cut: every tile again
+    focus.detect(frame, np.zeros((0, 4)))
+    assert focus.passes["tile"] == 19
+
+
+def test_small_expected_faces_get_a_crop_and_large_ones_do_not():
+    recorder = ShapeRecorder()
+    focus = FocusedDetection(recorder)
+    frame = np.full((1080, 1920, 3), 100, np.uint8)
+    focus.detect(frame, np.zeros((0, 4)))
+    recorder.shapes.clear()
+    expected = np.array([[1000, 500, 1020, 524], [100, 100, 300, 340]], np.float64)  # 24 px and 240 px
+    focus.detect(frame, expected)
+    assert focus.passes["crop"] == 1
+    assert (MIN_CROP, MIN_CROP) in recorder.shapes
+
+
+def test_a_small_frame_is_searched_whole():
+    recorder = ShapeRecorder()
+    focus = FocusedDetection(recorder)
+    focus.detect(np.zeros((360, 640, 3), np.uint8), np.zeros((0, 4)))
+    assert recorder.shapes == [(360, 640)] and focus.passes["whole"] == 1
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_tracked_small_faces_are_found_as_the_full_resolution_pass_finds_them():
+    """On real 1080p frames: every face of under 72 px that CenterFace finds at score 0.3 on the
+    whole full-resolution frame is found again when the tracker expects it there (its crop; one
+    patrol tile per call after the first)."""
+    path = shared_path("videos/facenet_pytorch_video.mp4")
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for index, frame in zip(range(31), container.decode(video=0)) if index % 15 == 0]
+    reference = CenterFace(threshold=0.3)
+    focus = FocusedDetection(CenterFace())
+    focus.detect(frames[0], np.zeros((0, 4)))  # the first call searches every tile
+    missed, small = 0, 0
+    for frame in frames:
+        truth = reference.detect(frame)
+        sizes = np.max(truth.boxes[:, 2:] - truth.boxes[:, :2], axis=1)
+        expected = truth.boxes[sizes < 72]
+        small += len(expected)
+        found = focus.detect(frame, expected)
+        missed += sum(not any(iou(box, other) > 0.3 for other in found.boxes) for box in expected)
+    assert small >= 10
+    assert missed == 0
+
+
+@pytest.mark.parametrize(("live", "focused"), [(False, True), (True, False)])
+def test_files_use_focused_detection_and_live_the_whole_frame(live, focused):
+    parser = argparse.ArgumentParser()
+    add_pipeline_arguments(parser, live=live)
+    anonymizer = anonymizer_from_args(parser.parse_args([]), 25.0, live=live)
+    assert (anonymizer.focus is not None) == focused
+
+
+@pytest.mark.parametrize(("method", "embeds"), [("blur", False), ("synthetic", True)])
+def test_methods_that_ignore_identity_keys_skip_reidentification(method, embeds):
+    parser = argparse.ArgumentParser()
+    add_pipeline_arguments(parser, live=False)
+    anonymizer = anonymizer_from_args(parser.parse_args(["-m", method]), 25.0, live=False)
+    assert anonymizer.tracker.identities.embeds == embeds
