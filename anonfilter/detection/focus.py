@@ -6,7 +6,7 @@ faces need full resolution, and they rarely appear out of nowhere. So on each fr
 * **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side. It
   finds every face from about 40 px (1080p) and costs about a ninth of the full pass;
 * **the tracked small faces**: for each face the tracker expects (its active tracks) that is too
-  small for the overview, a crop around it, scaled so the face is about :data:`CROP_FACE` pixels
+  small for the overview and that neither the overview nor the patrol tile found, a crop around it, scaled so the face is about :data:`CROP_FACE` pixels
   as the network sees it (never scaled up); crops that overlap are searched as one. A few
   milliseconds per face;
 * **one patrol tile**: the frame at full resolution is cut into overlapping tiles about the
@@ -28,6 +28,7 @@ import numpy as np
 
 from anonfilter.detection.regions import Rect, detect_in_region, merge, resize, scaled
 from anonfilter.hookspecs import Detector
+from anonfilter.tracking.assignment import iou_matrix
 from anonfilter.types import Detections, Frame
 
 OVERVIEW = 640
@@ -50,6 +51,8 @@ MIN_CROP = 160
 TILE_OVERLAP = 64
 """Neighbouring patrol tiles overlap by this many full-resolution pixels, so every face the
 overview may miss (smaller than about 40 px) is whole in some tile."""
+SEEN_IOU = 0.3
+"""An expected face that a detection of the overview or the patrol tile overlaps this much gets no crop."""
 SCENE_CUT = 30.0
 """Mean absolute grey-level change between two overviews that counts as a new scene (every tile is searched)."""
 
@@ -119,13 +122,16 @@ class FocusedDetection:
         small = resize(frame, overview_scale)
         parts = [scaled(self.detector.detect(small), 1 / overview_scale)]
         self.passes["overview"] += 1
-        for region, scale in self._crops(expected, overview_scale, full_scale, width, height):
-            parts.append(detect_in_region(self.detector.detect, frame, region, scale))
-            self.passes["crop"] += 1
         for region in self._patrol(small, width, height, overview_scale, full_scale):
             parts.append(detect_in_region(self.detector.detect, frame, region, full_scale))
             self.passes["tile"] += 1
-        return merge(parts)
+        found = merge(parts)
+        if len(found) and len(expected):  # a face the overview or a tile found needs no crop
+            expected = np.asarray(expected)[iou_matrix(np.asarray(expected, np.float64), found.boxes).max(axis=1) < SEEN_IOU]
+        crops = [detect_in_region(self.detector.detect, frame, region, scale) for region, scale in
+                 self._crops(expected, overview_scale, full_scale, width, height)]
+        self.passes["crop"] += len(crops)
+        return merge([found, *crops])
 
     def _crops(
         self, expected: np.ndarray, overview_scale: float, full_scale: float, width: int, height: int

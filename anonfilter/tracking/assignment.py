@@ -1,9 +1,9 @@
-"""Matching predicted track boxes to detections (Hungarian algorithm on overlap and distance)."""
+"""Matching predicted track boxes to detections (Hungarian algorithm, anonfilter.tracking.hungarian, on overlap and distance)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from anonfilter.tracking.hungarian import linear_sum_assignment
 
 UNMATCHABLE = 1e6
 
