@@ -105,6 +105,10 @@ def add_video_stream(
     for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
         setattr(context, name, getattr(info, name))
     context.options = settings.options()
+    # As the ffmpeg command line does: frame and slice threads allowed, so libx264 uses frame
+    # threads. PyAV's default (slice threads only) took 5.2 s against 4.0-4.5 s to encode the
+    # 1080p facenet clip, for the same CPU time and a 1% larger file.
+    context.thread_type = "AUTO"
     if info.rotation:
         stream.set_display_rotation(info.rotation)
     stream.metadata.update(source.metadata)
