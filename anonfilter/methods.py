@@ -43,10 +43,12 @@ def obscure_frame(frame: Frame, cells: int = 12) -> None:
     frame[...] = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-MIN_BLUR_SIGMA = 3.0
-"""Sigma of the blur never goes below this many pixels: with the default 1/8 of the face size, a
+MIN_BLUR_SIGMA = 4.0
+"""Sigma of the blur never goes below this many pixels. With the default 1/8 of the face size, a
 face of 11-19 px (a crowd seen from afar) got sigma 1.4-2.4 and 9 of the 638 face-frames of the
-MOT20 crowd clip stayed structurally the same (``anonfilter check``); with this floor none of them."""
+MOT20 crowd clip stayed structurally the same (``anonfilter check``); a floor of 3 px left none of
+those, and 4 px also covers a 27 px face on the facenet clip that scored 0.85 (the audit's limit)
+at 3 px."""
 
 
 def face_strength_blur(crop: Frame, face_size: float, sigma_per_size: float) -> Frame:
