@@ -10,7 +10,7 @@ import pytest
 
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
 from anonfilter.detection.centerface import CenterFace
-from anonfilter.detection.focus import MIN_CROP, FocusedDetection, joined, tile_grid
+from anonfilter.detection.focus import CROP_CONTEXT, MIN_CROP, FocusedDetection, joined, tile_grid
 from anonfilter.types import Detections
 from tests.data import shared_path
 
@@ -70,7 +70,8 @@ def test_small_expected_faces_get_a_crop_and_large_ones_do_not():
     expected = np.array([[1000, 500, 1020, 524], [100, 100, 300, 340]], np.float64)  # 24 px and 240 px
     focus.detect(frame, expected)
     assert focus.passes["crop"] == 1
-    assert (MIN_CROP, MIN_CROP) in recorder.shapes
+    side = max(CROP_CONTEXT * 24, MIN_CROP)  # the small face's crop, at full resolution
+    assert (side, side) in recorder.shapes
 
 
 def test_a_small_frame_is_searched_whole():

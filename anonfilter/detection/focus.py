@@ -39,14 +39,15 @@ FOCUS_FROM = 1.5
 """Frames whose longer side is at most this many times :data:`OVERVIEW` are searched whole instead."""
 OVERVIEW_MIN_FACE = 24.0
 """A tracked face smaller than this as the overview sees it (pixels) gets a crop of its own."""
-CROP_FACE = 36.0
+CROP_FACE = 28.0
 """A tracked face larger than this is scaled down to about this size (pixels) in its crop."""
 CROP_CONTEXT = 6.0
 """Side of a face's crop, in face sizes, and at least :data:`MIN_CROP` frame pixels. CenterFace
-needs the context: on the facenet clip's small faces (61 of 20-70 px that it finds at score 0.3
-on the whole frame) crops of 6 face sizes and at least 160 px found all 61, crops of 3 sizes and
-at least 64 px 57, and scaling small faces up found fewer, not more."""
-MIN_CROP = 160
+needs the context. Measured on the facenet clip's 85 faces under 72 px that it finds at score 0.3
+on the whole frame (every 7th frame): crops of 6 face sizes, at least 128 px, faces at 28 px found
+83 at 8.8 ms per crop (6 sizes, 160 px, 36 px: also 83, at 11.5 ms); 5 sizes and 144 px found 79,
+4 sizes 80. Scaling small faces up found fewer, not more."""
+MIN_CROP = 128
 """Smallest crop side in frame pixels."""
 TILE_OVERLAP = 64
 """Neighbouring patrol tiles overlap by this many full-resolution pixels, so every face the
