@@ -8,12 +8,13 @@ is obscured instead (fail closed).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import defaultdict
 from typing import Callable, Optional, Protocol, Sequence
 
-from anonfilter.detection.focus import FocusedDetection
+from anonfilter.detection.focus import FocusedDetection, searched_whole
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
@@ -23,13 +24,26 @@ from anonfilter.types import Face, Frame, FrameInfo, Region
 FrameOut = tuple[Frame, FrameInfo]
 
 DEFAULT_DETECT_EVERY = 4
-"""Files: the detector runs on every 4th frame by default and the offline tracker fills the others
-(interpolating between detections, and extending each track back before its first detection, so
-a face that appears between two detector runs is covered from its first frame). Measured with
-``anonfilter check`` (docs/benchmark.md): the same leaks as detection on every 2nd frame on the
-facenet (0 of 935 face-frames), hamilton (0 of 858) and MOT20 crowd clips (14 vs 13 of 638, all
-faces of 11-19 px), at 0.45x the time on the 1080p facenet clip. The live engine detects on
-every frame: it cannot look ahead."""
+"""Files: the detector runs on every 4th frame of a frame larger than focused detection searches
+whole (above 960 px), and the offline tracker fills the others (interpolating between detections,
+and extending each track back before its first detection, so a face that appears between two
+detector runs is covered from its first frame). Measured with ``anonfilter check``
+(docs/benchmark.md): no leak on the 1080p facenet clip (935 face-frames); every 5th or 6th
+frame leaked 2 and 5. The live engine detects on every frame: it cannot look ahead."""
+WHOLE_FRAME_PIXELS = 400_000
+"""Smaller frames, searched whole, are searched more often: every ``ceil(pixels / this)``-th frame
+(every frame up to 0.4 megapixels: 640x360, 960x366, 720x480; every 2nd up to 0.8 MP: 960x540),
+at most every :data:`DEFAULT_DETECT_EVERY`-th. A whole small frame costs about what one focused
+detector run on a 1080p frame costs, and on the 960x366 MOT20 crowd clip detection on every 4th
+frame leaked 6 of 638 face-frames (faces of 11-19 px the detector finds only now and then),
+every 2nd 2, every frame none."""
+
+
+def default_detect_every(width: int, height: int, focused: bool) -> int:
+    """How often files are searched by default, for frames of ``width`` x ``height``."""
+    if focused and not searched_whole(width, height):
+        return DEFAULT_DETECT_EVERY
+    return max(1, min(DEFAULT_DETECT_EVERY, math.ceil(width * height / WHOLE_FRAME_PIXELS)))
 
 
 class FrameRecorder(Protocol):

@@ -124,3 +124,19 @@ def test_methods_that_ignore_identity_keys_skip_reidentification(method, embeds)
     add_pipeline_arguments(parser, live=False)
     anonymizer = anonymizer_from_args(parser.parse_args(["-m", method]), 25.0, live=False)
     assert anonymizer.tracker.identities.embeds == embeds
+
+
+@pytest.mark.parametrize(
+    ("size", "focused", "every"),
+    [((1920, 1080), True, 4), ((1280, 720), True, 4), ((1920, 1080), False, 4), ((960, 540), True, 2),
+     ((960, 366), True, 1), ((640, 360), True, 1), ((512, 512), True, 1)],
+)
+def test_small_frames_are_searched_more_often_by_default(size, focused, every):
+    parser = argparse.ArgumentParser()
+    add_pipeline_arguments(parser, live=False)
+    options = [] if focused else ["--detection", "whole"]
+    anonymizer = anonymizer_from_args(parser.parse_args(options), 25.0, live=False, frame_size=size)
+    assert anonymizer.detect_every == every
+    assert anonymizer.tracker.settings.detect_every == every
+    explicit = anonymizer_from_args(parser.parse_args([*options, "--detect-every", "3"]), 25.0, live=False, frame_size=size)
+    assert explicit.detect_every == 3

@@ -8,7 +8,7 @@ from typing import Optional
 
 from anonfilter.errors import AnonfilterError
 from anonfilter.masks import MASK_SHAPES, MaskStyle
-from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer
+from anonfilter.pipeline import DEFAULT_DETECT_EVERY, WHOLE_FRAME_PIXELS, Anonymizer, default_detect_every
 from anonfilter.plugins import PluginHost
 from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
 
@@ -25,12 +25,18 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
     detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
     detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
     # Live, the tracker cannot look ahead: a face that appears between two detector runs would be
-    # shown until the next one, so the live engine detects on every frame by default.
-    if detect_every is None:
-        detect_every = 1 if live else DEFAULT_DETECT_EVERY
+    # shown until the next one, so the live engine detects on every frame by default. Files: by
+    # frame size (None: decided by default_detect_every once the size is known).
+    if detect_every is None and live:
+        detect_every = 1
+    default_help = (
+        str(detect_every) if detect_every is not None else
+        f"every frame up to {WHOLE_FRAME_PIXELS / 1e6:.1f} megapixels, every 2nd up to {2 * WHOLE_FRAME_PIXELS / 1e6:.1f}, "
+        f"every {DEFAULT_DETECT_EVERY}th for larger frames"
+    )
     detection.add_argument(
         "--detect-every", type=int, default=detect_every, metavar="N",
-        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {detect_every})",
+        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help})",
     )
     default_detection = "whole" if live else "focused"
     detection.add_argument(
@@ -43,14 +49,24 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
 
 
 def anonymizer_from_args(
-    args: argparse.Namespace, fps: float, live: bool, host: Optional[PluginHost] = None, detector_defaults: tuple[str, ...] = ()
+    args: argparse.Namespace,
+    fps: float,
+    live: bool,
+    host: Optional[PluginHost] = None,
+    detector_defaults: tuple[str, ...] = (),
+    frame_size: Optional[tuple[int, int]] = None,
 ) -> Anonymizer:
     """The :class:`Anonymizer` the parsed options ask for.
 
     ``detector_defaults`` are ``KEY=VALUE`` detector options applied before the user's own (only
     those the chosen detector has), e.g. a lower detection resolution for live use.
+    ``frame_size`` (width, height) picks the default ``--detect-every`` for files.
     """
-    if args.detect_every < 1:
+    focused = args.detection == "focused"
+    detect_every = args.detect_every
+    if detect_every is None:
+        detect_every = default_detect_every(*frame_size, focused) if frame_size else DEFAULT_DETECT_EVERY
+    if detect_every < 1:
         raise AnonfilterError("--detect-every must be 1 or more")
     if host is None:
         host = PluginHost()
@@ -63,10 +79,12 @@ def anonymizer_from_args(
     detector = host.create_detector(args.detector, defaults + list(args.detector_option))
     return Anonymizer(
         detector,
-        tracker_from_args(args, fps, live=live, identities_matter=host.method_spec(args.method).uses_identity),
+        tracker_from_args(
+            args, fps, live=live, identities_matter=host.method_spec(args.method).uses_identity, detect_every=detect_every
+        ),
         method,
         args.method,
         MaskStyle(shape=args.mask, margin=args.margin),
-        detect_every=args.detect_every,
-        focused=args.detection == "focused",
+        detect_every=detect_every,
+        focused=focused,
     )

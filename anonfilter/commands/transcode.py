@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     pipelines: list[Anonymizer] = []  # the anonymizer, once transcode has asked for it
 
     def make_anonymizer(info: VideoInfo) -> Anonymizer:
-        anonymizer = anonymizer_from_args(args, fps=info.fps, live=False, host=host)
+        anonymizer = anonymizer_from_args(args, fps=info.fps, live=False, host=host, frame_size=info.display_size)
         anonymizer.recorder = report
         pipelines.append(anonymizer)
         return anonymizer
@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         seconds = {**pipelines[0].seconds, **result.seconds}
         try:
-            page = report.write(args.report, run_summary(args, host, result.info, seconds))
+            effective = {"detect_every": pipelines[0].detect_every, "detection": args.detection}
+            page = report.write(args.report, run_summary(args, host, result.info, seconds, effective))
         except OSError as error:
             raise AnonfilterError(f"{args.output} was written, but not the report {args.report}: {error.strerror}") from None
         print(f"anonfilter: report written to {args.report} and {page}", file=sys.stderr)
@@ -93,9 +94,14 @@ def check_report_path(path: Path) -> None:
         raise AnonfilterError(f"folder of the report does not exist: {path.parent}")
 
 
-def run_summary(args: argparse.Namespace, host: PluginHost, info: VideoInfo, seconds: dict[str, float]) -> dict[str, Any]:
-    """The ``run`` part of the report: input, settings, versions, seed and seconds per stage."""
-    settings = {key: value for key, value in vars(args).items() if key not in ("run", "report")}
+def run_summary(
+    args: argparse.Namespace, host: PluginHost, info: VideoInfo, seconds: dict[str, float], effective: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``run`` part of the report: input, settings, versions, seed and seconds per stage.
+
+    ``effective`` overrides settings whose default depends on the input (``detect_every``).
+    """
+    settings = {key: value for key, value in vars(args).items() if key not in ("run", "report")} | effective
     plugins = {
         name: f"{plugin.distribution} {plugin.version}"
         for name, plugin in host.plugins.items()

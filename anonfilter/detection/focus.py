@@ -58,6 +58,11 @@ SCENE_CUT = 30.0
 """Mean absolute grey-level change between two overviews that counts as a new scene (every tile is searched)."""
 
 
+def searched_whole(width: int, height: int, overview: int = OVERVIEW) -> bool:
+    """True when focused detection searches a frame of this size whole (it is small enough)."""
+    return max(width, height) <= FOCUS_FROM * overview
+
+
 def tile_grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int) -> list[Rect]:
     """Rectangles covering a frame, row by row: as many as ``tile_width`` x ``tile_height`` tiles
     would need, each grown so that neighbours overlap by ``overlap`` pixels."""
@@ -115,7 +120,7 @@ class FocusedDetection:
     def detect(self, frame: Frame, expected: np.ndarray) -> Detections:
         """Faces in ``frame``; ``expected`` is ``(N, 4)`` boxes where faces are expected (the tracks)."""
         height, width = frame.shape[:2]
-        if max(width, height) <= FOCUS_FROM * self.overview:
+        if searched_whole(width, height, self.overview):
             self.passes["whole"] += 1
             return self.detector.detect(frame)
         overview_scale = self.overview / max(width, height)

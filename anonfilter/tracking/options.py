@@ -85,11 +85,13 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
         )
 
 
-def tracker_from_args(args: argparse.Namespace, fps: float, live: bool, identities_matter: bool = True) -> Tracker:
+def tracker_from_args(
+    args: argparse.Namespace, fps: float, live: bool, identities_matter: bool = True, detect_every: int = 1
+) -> Tracker:
     """The tracker the parsed options ask for, for a stream at ``fps`` frames per second.
 
     ``identities_matter`` False (the method ignores identity keys) turns re-identification off
-    as ``--no-reid`` does.
+    as ``--no-reid`` does; ``detect_every`` is how often the pipeline runs the detector.
 
     Raises :class:`AnonfilterError` for a bad option or keep photo (one line for the user).
     """
@@ -102,7 +104,6 @@ def tracker_from_args(args: argparse.Namespace, fps: float, live: bool, identiti
     extra = {"coast": args.coast} if live else {"max_gap": args.max_gap, "extend_before": args.extend[0], "extend_after": args.extend[1]}
     if any(value < 0 for value in extra.values()) or args.keep_distance <= 0:
         raise AnonfilterError("tracker times must not be negative and --keep-distance must be positive")
-    detect_every = getattr(args, "detect_every", 1)  # the pipeline's option, when the command has it
     settings = TrackerSettings(fps=float(fps), detect_every=detect_every, keep_distance=args.keep_distance, **extra)
     reid = args.reid and identities_matter
     embedder = FaceEmbedder() if reid or args.keep else None
