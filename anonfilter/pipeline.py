@@ -8,7 +8,6 @@ is obscured instead (fail closed).
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import defaultdict
@@ -24,26 +23,26 @@ from anonfilter.types import Face, Frame, FrameInfo, Region
 FrameOut = tuple[Frame, FrameInfo]
 
 DEFAULT_DETECT_EVERY = 4
-"""Files: the detector runs on every 4th frame of a frame larger than focused detection searches
-whole (above 960 px), and the offline tracker fills the others (interpolating between detections,
-and extending each track back before its first detection, so a face that appears between two
-detector runs is covered from its first frame). Measured with ``anonfilter check``
-(docs/benchmark.md): no leak on the 1080p facenet clip (935 face-frames); every 5th or 6th
-frame leaked 2 and 5. The live engine detects on every frame: it cannot look ahead."""
-WHOLE_FRAME_PIXELS = 400_000
-"""Smaller frames, searched whole, are searched more often: every ``ceil(pixels / this)``-th frame
-(every frame up to 0.4 megapixels: 640x360, 960x366, 720x480; every 2nd up to 0.8 MP: 960x540),
-at most every :data:`DEFAULT_DETECT_EVERY`-th. A whole small frame costs about what one focused
-detector run on a 1080p frame costs, and on the 960x366 MOT20 crowd clip detection on every 4th
-frame leaked 6 of 638 face-frames (faces of 11-19 px the detector finds only now and then),
-every 2nd 2, every frame none."""
+"""Files: the detector runs on every 4th frame of a frame that focused detection does not search
+whole (larger than 960 px), and the offline tracker fills the others (interpolating between
+detections, and extending each track back before its first detection, so a face that appears
+between two detector runs is covered from its first frame). Measured with ``anonfilter check``
+(docs/benchmark.md): no leak on the 1080p facenet clip (935 face-frames); every 5th or 6th frame
+leaked 2 and 5. Smaller frames, searched whole, are searched on every frame
+(:func:`default_detect_every`). The live engine detects on every frame: it cannot look ahead."""
 
 
-def default_detect_every(width: int, height: int, focused: bool) -> int:
-    """How often files are searched by default, for frames of ``width`` x ``height``."""
-    if focused and not searched_whole(width, height):
-        return DEFAULT_DETECT_EVERY
-    return max(1, min(DEFAULT_DETECT_EVERY, math.ceil(width * height / WHOLE_FRAME_PIXELS)))
+def default_detect_every(width: int, height: int) -> int:
+    """How often files are searched by default, for frames of ``width`` x ``height``.
+
+    Every frame when the frame is searched whole (960 px or smaller): a whole small frame costs
+    about what one focused run on a 1080p frame costs, and faces the detector finds only now and
+    then (11-20 px) are missed between runs otherwise. Measured with ``anonfilter check``: the
+    960x366 MOT20 crowd clip leaked 6 of 638 face-frames with detection on every 4th frame, 2 on
+    every 2nd, none on every frame; the 960x540 MOT17-13 clip (a moving camera) 126, 56 and none
+    of 490, at 67 s for its 30 s on every frame. Larger frames: :data:`DEFAULT_DETECT_EVERY`.
+    """
+    return 1 if searched_whole(width, height) else DEFAULT_DETECT_EVERY
 
 
 class FrameRecorder(Protocol):

@@ -8,7 +8,7 @@ from typing import Optional
 
 from anonfilter.errors import AnonfilterError
 from anonfilter.masks import MASK_SHAPES, MaskStyle
-from anonfilter.pipeline import DEFAULT_DETECT_EVERY, WHOLE_FRAME_PIXELS, Anonymizer, default_detect_every
+from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer, default_detect_every
 from anonfilter.plugins import PluginHost
 from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
 
@@ -31,8 +31,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         detect_every = 1
     default_help = (
         str(detect_every) if detect_every is not None else
-        f"every frame up to {WHOLE_FRAME_PIXELS / 1e6:.1f} megapixels, every 2nd up to {2 * WHOLE_FRAME_PIXELS / 1e6:.1f}, "
-        f"every {DEFAULT_DETECT_EVERY}th for larger frames"
+        f"every frame for frames of at most 960 px, every {DEFAULT_DETECT_EVERY}th for larger ones"
     )
     detection.add_argument(
         "--detect-every", type=int, default=detect_every, metavar="N",
@@ -65,7 +64,7 @@ def anonymizer_from_args(
     focused = args.detection == "focused"
     detect_every = args.detect_every
     if detect_every is None:
-        detect_every = default_detect_every(*frame_size, focused) if frame_size else DEFAULT_DETECT_EVERY
+        detect_every = default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
     if detect_every < 1:
         raise AnonfilterError("--detect-every must be 1 or more")
     if host is None:
