@@ -160,7 +160,9 @@ class _Job:
             raise AnonfilterError(f"cannot write {output.format.name} output: {error}") from None
         self.converter = converter_for(info, self.encoded_video.codec_context.pix_fmt)
         video.thread_type = "AUTO"
-        frames = max(2, min(QUEUE_FRAMES, QUEUE_BYTES // (info.width * info.height * 3)))
+        # An RGB frame, plus its decoded I420 copy (half as large) on the fast colour path.
+        frame_bytes = info.width * info.height * (9 if isinstance(self.converter, I420Converter) else 6) // 2
+        frames = max(2, min(QUEUE_FRAMES, QUEUE_BYTES // frame_bytes))
         self.decoded: queue.Queue[Any] = queue.Queue(maxsize=frames)
         self.processed: queue.Queue[Any] = queue.Queue(maxsize=frames)
         self.stop = threading.Event()
