@@ -78,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         seconds = {**pipelines[0].seconds, **result.seconds}
         try:
-            effective = {"detect_every": pipelines[0].detect_every, "detection": args.detection}
-            page = report.write(args.report, run_summary(args, host, result.info, seconds, effective))
+            anonymizer = pipelines[0]
+            run = run_summary(args, host, result.info, seconds, {"detect_every": anonymizer.detect_every})
+            if anonymizer.focus is not None:
+                run["detector_runs"] = dict(anonymizer.focus.passes)
+            page = report.write(args.report, run)
         except OSError as error:
             raise AnonfilterError(f"{args.output} was written, but not the report {args.report}: {error.strerror}") from None
         print(f"anonfilter: report written to {args.report} and {page}", file=sys.stderr)
