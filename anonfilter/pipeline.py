@@ -90,14 +90,40 @@ class Anonymizer:
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
         self._pending: dict[int, FrameOut] = {}
+        self._held: Optional[FrameOut] = None
+        """Files with detection on every n-th frame: the latest frame, until the next one arrives."""
         self._changed: dict[int, tuple[Region, ...]] = {}
         """Frame index -> the regions ``apply`` changed, for the frames the latest push/flush returned."""
 
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
-        """Add the next frame; returns the frames that are finished, in order (maybe none yet)."""
+        """Add the next frame; returns the frames that are finished, in order (maybe none yet).
+
+        With detection on every n-th frame of a file, each frame waits here for the next one, so
+        that the stream's last frame, which only ``flush`` knows to be the last, is always
+        searched: a face that appears after the last regular detector run is not missed.
+        """
+        if info.live or self.detect_every == 1:
+            return self._finish(self._track(frame, info))
+        held, self._held = self._held, (frame, info)
+        return self._finish(self._track(*held)) if held is not None else []
+
+    def flush(self) -> list[FrameOut]:
+        """End of stream: anonymize and return every frame still held back."""
+        last = self._track(*self._held, last=True) if self._held is not None else []
+        self._held = None
+        started = time.perf_counter()
+        remaining = self.tracker.flush()
+        self.seconds["track"] += time.perf_counter() - started
+        finished = self._finish(last + remaining)
+        if self._pending:  # a tracker that loses frames must not make us skip them silently
+            raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
+        return finished
+
+    def _track(self, frame: Frame, info: FrameInfo, last: bool = False) -> FinishedFrames:
+        """Detect (on every n-th frame and the last one) and hand the frame to the tracker."""
         started = time.perf_counter()
         detections = None
-        if info.index % self.detect_every == 0:
+        if info.index % self.detect_every == 0 or last:
             if self.focus is not None:
                 detections = self.focus.detect(frame, self.tracker.expected_boxes())
             else:
@@ -107,16 +133,6 @@ class Anonymizer:
         finished = self.tracker.push(info.index, frame, detections)
         self.seconds["detect"] += detected - started
         self.seconds["track"] += time.perf_counter() - detected
-        return self._finish(finished)
-
-    def flush(self) -> list[FrameOut]:
-        """End of stream: anonymize and return every frame still held back."""
-        started = time.perf_counter()
-        remaining = self.tracker.flush()
-        self.seconds["track"] += time.perf_counter() - started
-        finished = self._finish(remaining)
-        if self._pending:  # a tracker that loses frames must not make us skip them silently
-            raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
         return finished
 
     def _finish(self, finished: FinishedFrames) -> list[FrameOut]:

@@ -76,3 +76,29 @@ def test_a_failing_method_obscures_the_whole_frame_and_is_reported_once():
     # whole-frame pixelation: far fewer distinct colours than the textured input
     assert len(np.unique(obscured.reshape(-1, 3), axis=0)) < 400
     assert not np.array_equal(obscured, frames[1])
+
+
+class SearchRecordingTracker:
+    """Finishes every frame at once with no faces and records which frames came with detections."""
+
+    def __init__(self):
+        self.searched = []
+
+    def push(self, index, frame, detections):
+        if detections is not None:
+            self.searched.append(index)
+        return [(index, [])]
+
+    def flush(self):
+        return []
+
+
+def test_with_detection_on_every_nth_frame_the_last_frame_is_always_searched():
+    tracker = SearchRecordingTracker()
+    anonymizer = Anonymizer(OneFaceDetector(), tracker, RecordingMethod(), "recording", detect_every=4)
+    out = []
+    for index in range(7):
+        out += anonymizer.push(make_frame(seed=index), FrameInfo(index, index / 25, 320, 240))
+    out += anonymizer.flush()
+    assert [info.index for _, info in out] == list(range(7))
+    assert tracker.searched == [0, 4, 6]  # every 4th frame, and the last one
