@@ -245,7 +245,7 @@ class CachedDetector:
 
 def test_pipeline_with_the_tracker_blurs_every_frame_of_a_real_clip():
     frames, found = clip(MAKEUP, 40)
-    detector = CachedDetector(found[::2])  # the pipeline detects on every other frame
+    detector = CachedDetector(found[::2] + [found[-1]])  # the pipeline detects on every other frame and the last
     method = PluginHost().create_method("blur")
     anonymizer = Anonymizer(detector, TemporalTracker(TrackerSettings(), Identities(IdentityKeys(1))), method, "blur", detect_every=2)
     height, width = frames[0].shape[:2]
@@ -253,7 +253,7 @@ def test_pipeline_with_the_tracker_blurs_every_frame_of_a_real_clip():
     for index, frame in enumerate(frames):
         out += anonymizer.push(frame.copy(), FrameInfo(index, index / 25, width, height))
     out += anonymizer.flush()
-    assert [info.index for _, info in out] == list(range(40)) and detector.calls == 20
+    assert [info.index for _, info in out] == list(range(40)) and detector.calls == 21
     for (result, info), original, detections in zip(out, frames, found):
         x0, y0, x1, y1 = detections.boxes[0].astype(int)
         assert not np.array_equal(result[y0:y1, x0:x1], original[y0:y1, x0:x1]), info.index
