@@ -33,6 +33,9 @@ from anonfilter.types import Detections, Frame
 
 OVERVIEW = 640
 """Longer side, in pixels, of the whole-frame overview pass."""
+PATROL_TILE = 640
+"""Longer side, in full-resolution pixels, of a patrol tile before the overlap is added (a 1080p
+frame is cut into 3 x 3 tiles)."""
 FULL_RESOLUTION = 1920
 """Longer side of "full resolution" for the patrol tiles: the frame's own size up to 1080p (4K is halved)."""
 FOCUS_FROM = 1.5
@@ -165,8 +168,9 @@ class FocusedDetection:
             float(cv2.absdiff(grey, self._last_overview).mean()) > SCENE_CUT
         )
         self._last_overview = grey
-        if not self._tiles:  # tiles that cost about what the overview costs, at full resolution
-            tile_width, tile_height = round(small.shape[1] / full_scale), round(small.shape[0] / full_scale)
+        if not self._tiles:  # tiles of PATROL_TILE px (longer side) at full resolution
+            tile_scale = PATROL_TILE / max(width, height) / full_scale
+            tile_width, tile_height = round(width * tile_scale), round(height * tile_scale)
             self._tiles = tile_grid(width, height, tile_width, tile_height, round(TILE_OVERLAP / full_scale))
         if cut:
             self._next_tile = 0
