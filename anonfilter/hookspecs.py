@@ -73,10 +73,13 @@ class MethodSpec:
     """Registration of an anonymization method.
 
     ``create(**options)`` returns a :class:`Method`; ``options`` lists what it accepts, each
-    passed as a keyword argument converted with its ``type``. ``uses_identity`` (contract 1.1)
-    says whether the output depends on a face's ``identity_key``; a method that says False
-    (blur, pixelate) saves the run the face-recognition embeddings that keep a returning
-    person's key (about 0.1 s per face sample).
+    passed as a keyword argument converted with its ``type``. Two hints (contract 1.1) let
+    the host do less work for simple methods: ``uses_identity`` says whether the output
+    depends on a face's ``identity_key`` (a method that says False, like blur, saves the run
+    the face-recognition embeddings that keep a returning person's key, about 0.1 s per face
+    sample); ``uses_landmarks`` says whether it aligns faces on their landmarks (one that says
+    False, using only the box, lets files use focused detection, whose boxes and landmarks of
+    mid-size faces are coarser).
     """
 
     name: str
@@ -84,6 +87,7 @@ class MethodSpec:
     description: str
     options: Sequence[Option] = field(default_factory=tuple)
     uses_identity: bool = True
+    uses_landmarks: bool = True
 
 
 @dataclass(frozen=True)

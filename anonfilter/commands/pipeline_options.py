@@ -37,12 +37,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         "--detect-every", type=int, default=detect_every, metavar="N",
         help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help})",
     )
-    default_detection = "whole" if live else "focused"
     detection.add_argument(
-        "--detection", choices=("focused", "whole"), default=default_detection,
+        "--detection", choices=("focused", "whole"), default="whole" if live else None,
         help="focused: the whole frame at low resolution, crops around small tracked faces and one full-resolution "
-        "tile in turn (fast); whole: the whole frame at the detector's resolution every time "
-        f"(default: {default_detection})",
+        "tile in turn (fast; boxes and landmarks of mid-size faces are coarser); whole: the whole frame at the "
+        "detector's resolution every time (default: whole live; for files focused with methods that use only the "
+        "face box (blur, pixelate, solid), whole with methods that align a face on its landmarks)",
     )
     add_tracker_arguments(parser, live=live)
 
@@ -61,16 +61,17 @@ def anonymizer_from_args(
     those the chosen detector has), e.g. a lower detection resolution for live use.
     ``frame_size`` (width, height) picks the default ``--detect-every`` for files.
     """
-    focused = args.detection == "focused"
+    if host is None:
+        host = PluginHost()
+        for problem in host.problems:
+            print(f"anonfilter: {problem}", file=sys.stderr)
+    method_spec = host.method_spec(args.method)
+    detection = args.detection or ("whole" if method_spec.uses_landmarks else "focused")
     detect_every = args.detect_every
     if detect_every is None:
         detect_every = default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
     if detect_every < 1:
         raise AnonfilterError("--detect-every must be 1 or more")
-    if host is None:
-        host = PluginHost()
-        for problem in host.problems:
-            print(f"anonfilter: {problem}", file=sys.stderr)
     method = host.create_method(args.method, args.option)
     spec = host.detector_spec(args.detector)
     known = {option.name for option in spec.options}
@@ -78,12 +79,10 @@ def anonymizer_from_args(
     detector = host.create_detector(args.detector, defaults + list(args.detector_option))
     return Anonymizer(
         detector,
-        tracker_from_args(
-            args, fps, live=live, identities_matter=host.method_spec(args.method).uses_identity, detect_every=detect_every
-        ),
+        tracker_from_args(args, fps, live=live, identities_matter=method_spec.uses_identity, detect_every=detect_every),
         method,
         args.method,
         MaskStyle(shape=args.mask, margin=args.margin),
         detect_every=detect_every,
-        focused=focused,
+        focused=detection == "focused",
     )

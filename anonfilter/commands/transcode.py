@@ -79,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
         seconds = {**pipelines[0].seconds, **result.seconds}
         try:
             anonymizer = pipelines[0]
-            run = run_summary(args, host, result.info, seconds, {"detect_every": anonymizer.detect_every})
+            effective = {
+                "detect_every": anonymizer.detect_every,
+                "detection": "whole" if anonymizer.focus is None else "focused",
+            }
+            run = run_summary(args, host, result.info, seconds, effective)
             if anonymizer.focus is not None:
                 run["detector_runs"] = dict(anonymizer.focus.passes)
             page = report.write(args.report, run)

@@ -26,6 +26,7 @@ def register_methods(register):
         anonfilter.MethodSpec(
             name="blur",
             uses_identity=False,
+            uses_landmarks=False,
             create=Blur,
             description="Gaussian blur, stronger for larger faces (the default)",
             options=[anonfilter.Option("strength", float, 0.125, "blur sigma as a fraction of the face size")],

@@ -32,6 +32,7 @@ def register_methods(register):
         anonfilter.MethodSpec(
             name="pixelate",
             uses_identity=False,
+            uses_landmarks=False,
             create=Pixelate,
             description="mosaic of cell means, about 8 cells across a face",
             options=[anonfilter.Option("cells", int, 8, "cells across a face (2-10)")],

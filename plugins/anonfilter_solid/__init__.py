@@ -36,6 +36,7 @@ def register_methods(register):
         anonfilter.MethodSpec(
             name="solid",
             uses_identity=False,
+            uses_landmarks=False,
             create=Solid,
             description="fill the face with one colour",
             options=[anonfilter.Option("color", parse_color, (0, 0, 0), "R,G,B or #rrggbb")],
