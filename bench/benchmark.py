@@ -11,12 +11,15 @@ For each clip it times, one after the other on the same machine:
   on the CPU execution provider;
 
 and prints wall time, ratio to the plain re-encode, frames per second, peak memory and the leak
-figures of ``anonfilter check`` for each output. Then it measures the cost of each installed
+figures of ``anonfilter check`` for each output. With ``--rounds N`` the two re-encodes and
+anonfilter run N times, taking turns, and the table gives each one's median (a shared machine's
+speed drifts by 10-20% between runs); each round's ratio is printed below it. Then it measures the cost of each installed
 method per face against the detector's per frame, and the live pipeline's per-frame latency at
 1280x720. Usage::
 
     .venv/bin/python bench/benchmark.py                      # the default clips from ../shared/data
     .venv/bin/python bench/benchmark.py CLIP.mp4 ... --no-deface --out /tmp/bench
+    .venv/bin/python bench/benchmark.py ../shared/data/videos/facenet_pytorch_video.mp4 --no-deface --rounds 3
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ class Measurement:
     checked: Optional[int] = None
     audit_error: Optional[str] = None
     """Why the output could not be audited (e.g. a different frame count)."""
+    rounds: tuple[float, ...] = ()
+    """Wall seconds of each round, when there were several (``seconds`` is their median)."""
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -115,8 +120,18 @@ def frame_count(path: Path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
-def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
-    """Time the three tools on one clip and audit their outputs."""
+def median_of(runs: list[tuple[float, float, float]]) -> tuple[float, float, float, tuple[float, ...]]:
+    """Median wall seconds, median CPU seconds and largest peak MB of several timed runs, and each run's wall seconds."""
+    return (
+        statistics.median(run[0] for run in runs),
+        statistics.median(run[1] for run in runs),
+        max(run[2] for run in runs),
+        tuple(run[0] for run in runs) if len(runs) > 1 else (),
+    )
+
+
+def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1) -> list[Measurement]:
+    """Time the tools on one clip (the re-encodes and anonfilter ``rounds`` times, taking turns) and audit their outputs."""
     settings = EncoderSettings()
     stem = clip.stem
     plain = out / f"{stem}.ffmpeg.mp4"
@@ -124,24 +139,24 @@ def run_clip(clip: Path, out: Path, with_deface: bool) -> list[Measurement]:
     ours = out / f"{stem}.anonfilter.mp4"
     report = out / f"{stem}.anonfilter.json"
     theirs = out / f"{stem}.deface.mp4"
-    results = []
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    seconds, cpu, peak = timed(
-        [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v", settings.codec,
-         "-crf", str(settings.crf), "-preset", settings.preset, "-c:a", "copy", str(plain)]
-    )
-    results.append(Measurement("ffmpeg", seconds, cpu, peak, plain))
-
-    seconds, cpu, peak = timed(
-        [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v", "libx264",
-         "-c:a", "copy", str(default_plain)]
-    )
-    results.append(Measurement("ffmpeg-x264", seconds, cpu, peak, default_plain))
-
-    seconds, cpu, peak = timed([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)])
-    stages = json.loads(report.read_text())["run"].get("seconds")
-    results.append(Measurement("anonfilter", seconds, cpu, peak, ours, stages=stages))
+    tools = {  # name: (command, output)
+        "ffmpeg": ([ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v",
+                    settings.codec, "-crf", str(settings.crf), "-preset", settings.preset, "-c:a", "copy", str(plain)], plain),
+        "ffmpeg-x264": ([ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v",
+                         "libx264", "-c:a", "copy", str(default_plain)], default_plain),
+        "anonfilter": ([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)], ours),
+    }
+    runs: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in tools}
+    for _ in range(rounds):
+        for tool, (command, _output) in tools.items():
+            runs[tool].append(timed(command))
+    results = []
+    for tool, (_command, output) in tools.items():
+        seconds, cpu, peak, each = median_of(runs[tool])
+        results.append(Measurement(tool, seconds, cpu, peak, output, rounds=each))
+    results[-1].stages = json.loads(report.read_text())["run"].get("seconds")  # of the last round
 
     if with_deface:
         seconds, cpu, peak = timed(
@@ -185,6 +200,9 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
         if result.audit_error:
             print(f"  {'':<11} audit: {result.audit_error}")
     tools = {result.tool: result for result in results}
+    if tools["anonfilter"].rounds:
+        ratios = [ours / plain for ours, plain in zip(tools["anonfilter"].rounds, results[0].rounds)]
+        print(f"  anonfilter / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)}")
     if "anonfilter" in tools and "ffmpeg-x264" in tools:
         ratio = tools["anonfilter"].seconds / tools["ffmpeg-x264"].seconds
         print(f"  anonfilter against ffmpeg with libx264's own defaults (preset medium, CRF 23): {ratio:.2f}x")
@@ -244,7 +262,11 @@ def main() -> int:
     parser.add_argument("--no-deface", action="store_true", help="skip deface")
     parser.add_argument("--no-live", action="store_true", help="skip the live latency measurement")
     parser.add_argument("--no-methods", action="store_true", help="skip the per-face cost of each method")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="time the re-encodes and anonfilter N times, taking turns, and report medians (default: 1)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     clips = args.clips or [SHARED_VIDEOS / name for name in DEFAULT_CLIPS]
     missing = [str(clip) for clip in clips if not clip.exists()]
     if missing:
@@ -254,7 +276,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}; outputs in {out}")
     for clip in clips:
-        print_clip(clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface))
+        print_clip(clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface, rounds=args.rounds))
     if not args.no_methods:
         detect_ms, count, costs = method_costs(clips[0])
         print(f"\nper-face cost of each method on the first frame of {clips[0].name} ({count} faces), "
