@@ -3,7 +3,9 @@
 :class:`Anonymizer` is used the same way by the file transcoder and the live engine: ``push``
 each frame in order and write out what it returns, then ``flush`` at the end. It never returns a
 frame that has not been through the method, and when the method fails on a frame the whole frame
-is obscured instead (fail closed).
+is obscured instead (fail closed). When a file is searched on every n-th frame only, the detector
+runs in a thread of its own, so detection overlaps tracking and the method; a detector error
+still stops the stream, from the next ``push`` or ``flush``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from __future__ import annotations
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional, Protocol, Sequence
+
+import numpy as np
 
 from anonfilter.detection.focus import FocusedDetection, searched_whole
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
 from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
-from anonfilter.types import Face, Frame, FrameInfo, Region
+from anonfilter.types import Detections, Face, Frame, FrameInfo, Region
 
 FrameOut = tuple[Frame, FrameInfo]
 
@@ -90,49 +95,87 @@ class Anonymizer:
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
         self._pending: dict[int, FrameOut] = {}
-        self._held: Optional[FrameOut] = None
-        """Files with detection on every n-th frame: the latest frame, until the next one arrives."""
+        self._waiting: list[FrameOut] = []
+        """Files with detection on every n-th frame: the frames since the latest detector run began,
+        held until its result is in (it runs in :attr:`_detecting`'s thread meanwhile)."""
+        self._detecting: Optional[Future[Detections]] = None
+        self._detector_thread: Optional[ThreadPoolExecutor] = None
         self._changed: dict[int, tuple[Region, ...]] = {}
         """Frame index -> the regions ``apply`` changed, for the frames the latest push/flush returned."""
 
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
         """Add the next frame; returns the frames that are finished, in order (maybe none yet).
 
-        With detection on every n-th frame of a file, each frame waits here for the next one, so
-        that the stream's last frame, which only ``flush`` knows to be the last, is always
-        searched: a face that appears after the last regular detector run is not missed.
+        With detection on every n-th frame of a file, the detector runs in a thread of its own
+        while this one tracks and anonymizes the frames before: each detector run starts when its
+        frame arrives, the frames after it wait here, and the tracker gets them all once its result
+        is in (at the next detector frame, or at ``flush``). ``flush`` also searches the stream's
+        last frame, which only it knows to be the last, so a face that appears after the last
+        regular detector run is not missed.
         """
         if info.live or self.detect_every == 1:
-            return self._finish(self._track(frame, info))
-        held, self._held = self._held, (frame, info)
-        return self._finish(self._track(*held)) if held is not None else []
+            detections = self._detect(frame, self._expected()) if info.index % self.detect_every == 0 else None
+            return self._finish(self._track(frame, info, detections))
+        finished: FinishedFrames = []
+        if info.index % self.detect_every == 0:
+            finished = self._catch_up()
+            if self._detector_thread is None:
+                self._detector_thread = ThreadPoolExecutor(1, thread_name_prefix="anonfilter-detect")
+            self._detecting = self._detector_thread.submit(self._detect, frame, self._expected())
+        if self._detecting is None:  # a stream that does not start at a detector frame
+            return self._finish(self._track(frame, info, None))
+        self._waiting.append((frame, info))
+        return self._finish(finished)  # anonymizing these overlaps the detector run just started
 
     def flush(self) -> list[FrameOut]:
         """End of stream: anonymize and return every frame still held back."""
-        last = self._track(*self._held, last=True) if self._held is not None else []
-        self._held = None
+        last = self._waiting.pop() if len(self._waiting) > 1 else None  # not a detector frame: search it too
+        finished = self._catch_up()
+        if last is not None:
+            finished += self._track(*last, self._detect(last[0], self._expected()))
+        if self._detector_thread is not None:
+            self._detector_thread.shutdown()
+            self._detector_thread = None
+        self._detecting = None
         started = time.perf_counter()
-        remaining = self.tracker.flush()
+        finished += self.tracker.flush()
         self.seconds["track"] += time.perf_counter() - started
-        finished = self._finish(last + remaining)
+        out = self._finish(finished)
         if self._pending:  # a tracker that loses frames must not make us skip them silently
             raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
+        return out
+
+    def _catch_up(self) -> FinishedFrames:
+        """Wait for the running detector run and give the tracker the frames that waited for it."""
+        finished: FinishedFrames = []
+        if self._detecting is not None and self._waiting:
+            detections = self._detecting.result()  # a detector error is raised here, in this thread
+            for position, (frame, info) in enumerate(self._waiting):
+                finished += self._track(frame, info, detections if position == 0 else None)
+        self._waiting = []
         return finished
 
-    def _track(self, frame: Frame, info: FrameInfo, last: bool = False) -> FinishedFrames:
-        """Detect (on every n-th frame and the last one) and hand the frame to the tracker."""
+    def _expected(self) -> np.ndarray:
+        """Where the tracker expects faces in the next frame it gets (focused detection searches there)."""
+        return self.tracker.expected_boxes() if self.focus is not None else np.zeros((0, 4))
+
+    def _detect(self, frame: Frame, expected: np.ndarray) -> Detections:
+        """One detector run on ``frame``: focused (around ``expected``, the boxes where the tracker
+        expects faces in it), or whole. May run in the detector thread: it touches nothing else."""
         started = time.perf_counter()
-        detections = None
-        if info.index % self.detect_every == 0 or last:
-            if self.focus is not None:
-                detections = self.focus.detect(frame, self.tracker.expected_boxes())
-            else:
-                detections = self.detector.detect(frame)
-        detected = time.perf_counter()
+        if self.focus is not None:
+            detections = self.focus.detect(frame, expected)
+        else:
+            detections = self.detector.detect(frame)
+        self.seconds["detect"] += time.perf_counter() - started
+        return detections
+
+    def _track(self, frame: Frame, info: FrameInfo, detections: Optional[Detections]) -> FinishedFrames:
+        """Hand one frame, with the detector's result for it if it was searched, to the tracker."""
+        started = time.perf_counter()
         self._pending[info.index] = (frame, info)
         finished = self.tracker.push(info.index, frame, detections)
-        self.seconds["detect"] += detected - started
-        self.seconds["track"] += time.perf_counter() - detected
+        self.seconds["track"] += time.perf_counter() - started
         return finished
 
     def _finish(self, finished: FinishedFrames) -> list[FrameOut]:

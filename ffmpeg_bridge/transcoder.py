@@ -6,7 +6,8 @@ calling thread pushes frames through the processor (the anonymizer) and asks it 
 of each finished frame it changed. The encoder thread turns the processed frames back into the
 input's pixel format and encodes them with the input's timestamps. Bounded queues between them
 keep memory flat; FFmpeg, OpenCV and onnxruntime release the GIL, so the three stages run at
-the same time.
+the same time (and the anonymizer runs its detector in a fourth thread when it searches only
+every n-th frame, see :class:`anonfilter.pipeline.Anonymizer`).
 
 The colour conversions (:mod:`ffmpeg_bridge.colour`) take one of two paths, chosen per run:
 

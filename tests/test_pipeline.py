@@ -1,6 +1,9 @@
 """The pipeline: frames come out in order, only after the method, and fail closed."""
 
+import threading
+
 import numpy as np
+import pytest
 
 from anonfilter.pipeline import Anonymizer
 from anonfilter.testing import make_frame
@@ -102,3 +105,47 @@ def test_with_detection_on_every_nth_frame_the_last_frame_is_always_searched():
     out += anonymizer.flush()
     assert [info.index for _, info in out] == list(range(7))
     assert tracker.searched == [0, 4, 6]  # every 4th frame, and the last one
+
+
+class ThreadRecordingDetector(OneFaceDetector):
+    """Records the thread each run happens in; raises on the frames whose first pixel is ``fail_on``."""
+
+    def __init__(self, fail_on=None):
+        self.threads = []
+        self.fail_on = fail_on
+
+    def detect(self, frame):
+        self.threads.append(threading.current_thread().name)
+        if self.fail_on is not None and frame[0, 0, 0] == self.fail_on:
+            raise RuntimeError("detector broke")
+        return super().detect(frame)
+
+
+def test_files_run_the_detector_in_its_own_thread_while_earlier_frames_are_anonymized():
+    detector, tracker, method = ThreadRecordingDetector(), SearchRecordingTracker(), RecordingMethod()
+    anonymizer = Anonymizer(detector, tracker, method, "recording", detect_every=4)
+    out = []
+    for index in range(10):
+        out += anonymizer.push(make_frame(seed=index), FrameInfo(index, index / 25, 320, 240))
+        # frame 4's run has started when frame 4 arrives, and frames 0-3 come out at the same call
+        assert [info.index for _, info in out] == (list(range(4)) if 4 <= index < 8 else list(range(8)) if index >= 8 else [])
+    out += anonymizer.flush()
+    assert [info.index for _, info in out] == list(range(10))
+    assert [call[0] for call in method.calls] == list(range(10))
+    assert tracker.searched == [0, 4, 8, 9]
+    assert detector.threads[:3] == ["anonfilter-detect_0"] * 3  # the last frame is searched in the caller's thread
+
+
+def test_a_detector_error_in_its_thread_stops_the_stream_and_returns_no_frame_it_would_have_searched():
+    detector = ThreadRecordingDetector(fail_on=255)
+    anonymizer = Anonymizer(detector, SearchRecordingTracker(), RecordingMethod(), "recording", detect_every=4)
+    out = []
+    broken = make_frame(seed=4)
+    broken[0, 0, 0] = 255
+    frames = [make_frame(seed=index) for index in range(4)] + [broken] + [make_frame(seed=index) for index in range(5, 9)]
+    for frame in frames[:4]:
+        frame[0, 0, 0] = 0
+    with pytest.raises(RuntimeError, match="detector broke"):
+        for index, frame in enumerate(frames):
+            out += anonymizer.push(frame, FrameInfo(index, index / 25, 320, 240))
+    assert [info.index for _, info in out] == list(range(4))  # only frames whose detector run succeeded
