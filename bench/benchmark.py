@@ -202,7 +202,8 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
     tools = {result.tool: result for result in results}
     if tools["anonfilter"].rounds:
         ratios = [ours / plain for ours, plain in zip(tools["anonfilter"].rounds, results[0].rounds)]
-        print(f"  anonfilter / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)}")
+        print(f"  anonfilter / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)} "
+              f"(median {statistics.median(ratios):.2f}x; the table divides the median times)")
     if "anonfilter" in tools and "ffmpeg-x264" in tools:
         ratio = tools["anonfilter"].seconds / tools["ffmpeg-x264"].seconds
         print(f"  anonfilter against ffmpeg with libx264's own defaults (preset medium, CRF 23): {ratio:.2f}x")
