@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from anonfilter.faces import LearnedFaceMethod, key_choice, key_rng
-from anonfilter.faces.align import CROP_SIZE, TEMPLATE, alignment_matrix, warp_from_crop, warp_to_crop
+from anonfilter.faces.align import (
+    CROP_SIZE,
+    TEMPLATE,
+    alignment_matrix,
+    landmarks_usable,
+    warp_from_crop,
+    warp_to_crop,
+)
 from anonfilter.faces.blend import canonical_mask, match_colours
 from anonfilter.testing import CONFORMANCE_CHECKS, make_face, make_frame
 from anonfilter.types import FrameInfo
@@ -82,3 +89,16 @@ def test_faces_of_a_frame_go_to_the_model_in_one_batch():
     faces = [make_face((40, 40, 100, 120), frame.shape, 1, 1), make_face((200, 60, 260, 140), frame.shape, 2, 2)]
     method.anonymize(frame, faces, FrameInfo(0, 0.0, 320, 240))
     assert method.calls == [2]
+
+
+def test_landmarks_of_a_turned_or_bent_head_give_way_to_the_box():
+    box = (100.0, 100.0, 200.0, 220.0)
+    frontal = TEMPLATE * 1.5 + np.array([102.0, 110.0], np.float32)
+    assert landmarks_usable(frontal, box)
+    turned = frontal.copy()
+    turned[2, 0] += 0.5 * 33  # the nose half an eye distance beside the eyes' midpoint
+    bent = frontal.copy()
+    bent[3:, 1] -= 0.5 * 33  # the mouth corners half way up to the eye line
+    for landmarks in (turned, bent):
+        assert not landmarks_usable(landmarks, box)
+        np.testing.assert_allclose(alignment_matrix(box, landmarks), alignment_matrix(box, None))

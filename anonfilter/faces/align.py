@@ -21,15 +21,42 @@ TEMPLATE_BOX = (7.5, -1.3, 55.0, 59.5)
 """Where a CenterFace box of a frontal face lies in the canonical crop (measured on CelebA)."""
 
 
+MIN_MOUTH_DROP = 0.6
+"""A face whose mouth is less than this many eye distances below the eye line (1.0 on the template)
+is bent forward or back too far for the five-point fit (see :func:`landmarks_usable`)."""
+
+MAX_NOSE_SHIFT = 0.35
+"""A face whose nose is more than this many eye distances beside the eyes' midpoint (0 on the
+template) is turned too far for the five-point fit (see :func:`landmarks_usable`)."""
+
+
 def landmarks_usable(landmarks: Optional[np.ndarray], box: tuple[float, float, float, float]) -> bool:
-    """True when ``landmarks`` are five finite points whose eyes are apart and inside the box's neighbourhood."""
+    """True when ``landmarks`` are five finite points, eyes apart, near the box, and of a face
+    turned or bent no further than :data:`MAX_NOSE_SHIFT` and :data:`MIN_MOUTH_DROP` allow.
+
+    On a strongly turned or bent head the detector's landmarks crowd together, and fitting the
+    near-frontal template to them put the new face off the real one (on the forehead or a cap),
+    leaving part of the original visible. The box places it better. Measured with ``anonfilter
+    evaluate -m synthetic`` on the armwrestling clip (heads bent over the table):
+    de-identification 0.84 -> 0.96, stability 0.78 -> 0.96; facenet stability 0.83 -> 0.93
+    (de-identification 0.925 -> 0.90); no change on six talking-head clips (all 1.0).
+    """
     if landmarks is None or np.shape(landmarks) != (5, 2) or not np.all(np.isfinite(landmarks)):
         return False
+    points = np.asarray(landmarks, np.float64)
     x0, y0, x1, y1 = box
     size = max(x1 - x0, y1 - y0, 1.0)
-    eye_distance = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    eyes = points[1] - points[0]
+    eye_distance = float(np.linalg.norm(eyes))
     center = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-    return eye_distance > 0.1 * size and bool(np.all(np.abs(landmarks - center) < size))
+    if eye_distance <= 0.1 * size or not np.all(np.abs(points - center) < size):
+        return False
+    along = eyes / eye_distance  # unit vector from the left eye to the right one, and its normal (down the face)
+    down = np.array([-along[1], along[0]])
+    eye_middle = (points[0] + points[1]) / 2
+    mouth_drop = float(((points[3] + points[4]) / 2 - eye_middle) @ down)
+    nose_shift = abs(float((points[2] - eye_middle) @ along))
+    return mouth_drop >= MIN_MOUTH_DROP * eye_distance and nose_shift <= MAX_NOSE_SHIFT * eye_distance
 
 
 def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
