@@ -13,8 +13,13 @@ method) anonymizes the frames, and each sampled face is compared before and afte
   keys are at least 0.6 apart.
 
 dlib costs about 95 ms per face, so frames are sampled (``every``) and only faces large enough
-for the recognizer (``min_size``) count. The original faces' own stability is reported beside
-the method's as the ceiling that head turns and expressions allow.
+for the recognizer (``min_size``) count. As in the seeds, where every original face is a face
+(detection rate 100%), a sample counts only when the reference detector also finds a face there
+in the *original* frame: the pipeline's detector runs at a lower threshold and also replaces
+bodies, hands and blurred heads, where neither faceness nor de-identification means anything.
+Such samples are counted as ``unconfirmed`` (``confirmed_only=False`` scores them too). The
+original faces' own stability is reported beside the method's as the ceiling that head turns
+and expressions allow.
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ class Evaluation:
     stability: Score = field(default_factory=lambda: Score(0, 0))
     original_stability: Score = field(default_factory=lambda: Score(0, 0))
     diversity: Score = field(default_factory=lambda: Score(0, 0))
+    unconfirmed: int = 0
+    """Sampled faces left out: the reference detector finds no face there in the original frame."""
     method_faces: int = 0
     method_seconds: float = 0.0
     detector_frames: int = 0
@@ -103,6 +110,7 @@ class Evaluation:
             self.stability + other.stability,
             self.original_stability + other.original_stability,
             self.diversity + other.diversity,
+            self.unconfirmed + other.unconfirmed,
             self.method_faces + other.method_faces,
             self.method_seconds + other.method_seconds,
             self.detector_frames + other.detector_frames,
@@ -175,7 +183,9 @@ class Evaluator:
     ``every``: sample every n-th frame of a clip; ``frames``: read at most this many frames of a
     clip (0: all); ``min_size``: only faces at least this many
     pixels (the recognizer needs them); ``max_faces``: stop sampling an input after this many
-    faces (the recognizer's cost); ``face_threshold``: the reference detector's score for faceness.
+    faces (the recognizer's cost); ``face_threshold``: the reference detector's score for faceness
+    and for confirming the original face; ``confirmed_only``: score only faces the reference
+    detector finds in the original frame too.
     """
 
     def __init__(
@@ -187,6 +197,7 @@ class Evaluator:
         max_faces: int = 40,
         face_threshold: float = 0.5,
         seed: Optional[int] = None,
+        confirmed_only: bool = True,
     ) -> None:
         if every < 1 or frames < 0 or min_size < 0 or max_faces < 1:
             raise AnonfilterError("--every and --max-faces must be 1 or more, --frames and --min-size not negative")
@@ -196,6 +207,7 @@ class Evaluator:
         self.min_size = min_size
         self.max_faces = max_faces
         self.seed = seed
+        self.confirmed_only = confirmed_only
         self.embedder = FaceEmbedder()
         self.reference = CenterFace(threshold=face_threshold)
 
@@ -205,14 +217,31 @@ class Evaluator:
             return self.evaluate_photos(path)
         return self.evaluate_clip(path)
 
-    def _sample(self, key: int, index: int, box: tuple, original: Frame, anonymized: Frame) -> Optional[FaceSample]:
-        """Embed one face before and after; None when the recognizer cannot place it."""
-        before = self.embedder.embed(original, box)
-        after = self.embedder.embed(anonymized, box)
-        if before is None or after is None:
-            return None
-        found = bool(np.any(iou(box, self.reference.detect(anonymized).boxes) >= FACENESS_IOU))
-        return FaceSample(key, index, box, before, after, found)
+    def _sample_frame(
+        self, faces: Sequence[TrackedFace], index: int, original: Frame, anonymized: Frame, result: Evaluation, room: int
+    ) -> list[tuple[TrackedFace, FaceSample]]:
+        """At most ``room`` samples from one frame's faces; unconfirmed faces are counted into ``result``."""
+        found_before: Optional[np.ndarray] = None
+        found_after: Optional[np.ndarray] = None
+        samples: list[tuple[TrackedFace, FaceSample]] = []
+        for face in faces:
+            if len(samples) >= room or not self._large(face):
+                continue
+            if self.confirmed_only:
+                if found_before is None:
+                    found_before = self.reference.detect(original).boxes
+                if not np.any(iou(face.box, found_before) >= FACENESS_IOU):
+                    result.unconfirmed += 1
+                    continue
+            before = self.embedder.embed(original, face.box)
+            after = self.embedder.embed(anonymized, face.box)
+            if before is None or after is None:  # the recognizer cannot place this face
+                continue
+            if found_after is None:
+                found_after = self.reference.detect(anonymized).boxes
+            found = bool(np.any(iou(face.box, found_after) >= FACENESS_IOU))
+            samples.append((face, FaceSample(face.identity_key, index, face.box, before, after, found)))
+        return samples
 
     def _large(self, face: TrackedFace) -> bool:
         x0, y0, x1, y1 = face.box
@@ -228,6 +257,7 @@ class Evaluator:
         anonymizer.recorder = recorder
         originals: dict[int, Frame] = {}
         samples: list[FaceSample] = []
+        counts = Evaluation(path.name)
         frames = 0
 
         def take(finished: list[tuple[Frame, FrameInfo]]) -> None:
@@ -236,11 +266,8 @@ class Evaluator:
                 original = originals.pop(frame_info.index, None)
                 if original is None or len(samples) >= self.max_faces:
                     continue
-                for face in tracked:
-                    if self._large(face) and len(samples) < self.max_faces:
-                        sample = self._sample(face.identity_key, frame_info.index, face.box, original, frame)
-                        if sample is not None:
-                            samples.append(sample)
+                taken = self._sample_frame(tracked, frame_info.index, original, frame, counts, self.max_faces - len(samples))
+                samples.extend(sample for _, sample in taken)
 
         with container:
             for frame in _decode(container, stream, path):
@@ -254,6 +281,7 @@ class Evaluator:
                 take(anonymizer.push(frame, frame_info))
             take(anonymizer.flush())
         result = score_samples(path.name, samples)
+        result.unconfirmed = counts.unconfirmed
         result.method_faces = recorder.anonymized
         result.method_seconds = anonymizer.seconds["method"]
         result.detector_frames = -(-frames // anonymizer.detect_every)
@@ -282,15 +310,11 @@ class Evaluator:
             result.detector_frames += 1
             faces = [_tracked(detections, i, keys.new_key()) for i in range(len(detections))]
             anonymized = self._apply(anonymizer, photo, faces, index, result)
-            for face in faces:
-                if not self._large(face) or len(samples) >= self.max_faces:
-                    continue
-                sample = self._sample(face.identity_key, index, face.box, photo, anonymized)
-                if sample is not None:
-                    sample.again = self._jittered(anonymizer, photo, face, index, result)
-                    samples.append(sample)
+            for face, sample in self._sample_frame(faces, index, photo, anonymized, result, self.max_faces - len(samples)):
+                sample.again = self._jittered(anonymizer, photo, face, index, result)
+                samples.append(sample)
         scored = score_samples(folder.name, samples)
-        for name in ("method_faces", "method_seconds", "detector_frames", "detector_seconds"):
+        for name in ("unconfirmed", "method_faces", "method_seconds", "detector_frames", "detector_seconds"):
             setattr(scored, name, getattr(result, name))
         return scored
 

@@ -55,9 +55,10 @@ def test_evaluate_clip_with_blur(capsys):
 
 def test_evaluate_photo_folder_reports_all_metrics(capsys):
     folder = shared_path("pairs/facenet_pytorch/test_images")
-    document = run_evaluate(capsys, str(folder), "-m", "pixelate", "--max-faces", "4")
+    # paul_rudd's face scores 0.48: with the reference threshold at 0.3 all four photos count
+    document = run_evaluate(capsys, str(folder), "-m", "pixelate", "--max-faces", "4", "--face-threshold", "0.3")
     result = document["inputs"][0]
-    assert result["faces"] == 4 and result["keys"] == 4
+    assert result["faces"] == 4 and result["keys"] == 4 and result["unconfirmed"] >= 0
     assert result["stability"]["total"] == 4  # each photo again, shifted a little
     assert result["diversity"]["total"] == 6  # every pair of the four people
     assert all(result[name]["value"] is not None for name in METRICS)
@@ -79,3 +80,27 @@ def test_bad_input_is_one_line(capsys, args, message):
     assert main(["evaluate", *[a.format(clip=clip) for a in args]]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_only_faces_found_in_the_original_are_scored():
+    """A detection where the reference detector sees no face (here: a patch of background) is
+    counted as unconfirmed, not scored; --all-detections (confirmed_only=False) scores it."""
+    import cv2
+
+    from anonfilter.detection.centerface import CenterFace
+    from anonfilter.evaluation import Evaluation, Evaluator
+    from anonfilter.tracking.base import TrackedFace
+
+    photo = cv2.imread(str(sorted(shared_path("pairs/facenet_pytorch/test_images").rglob("*.jpg"))[0]))
+    photo = np.ascontiguousarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB))
+    face = tuple(float(v) for v in CenterFace(threshold=0.5).detect(photo).boxes[0])
+    size = max(face[2] - face[0], face[3] - face[1])
+    corner = (0.0, 0.0, size, size) if face[0] > 1.5 * size or face[1] > 1.5 * size else (photo.shape[1] - size, photo.shape[0] - size, photo.shape[1], photo.shape[0])
+    faces = [TrackedFace(1, 11, face, 0.9, "detected"), TrackedFace(2, 22, corner, 0.9, "detected")]
+    blurred = cv2.GaussianBlur(photo, (0, 0), 8)
+    for confirmed_only, keys, unconfirmed in ((True, [11], 1), (False, [11, 22], 0)):
+        evaluator = Evaluator(lambda fps: None, min_size=20, confirmed_only=confirmed_only)
+        counts = Evaluation("photo")
+        taken = evaluator._sample_frame(faces, 0, photo, blurred, counts, room=10)
+        assert [sample.key for _, sample in taken] == keys
+        assert counts.unconfirmed == unconfirmed
