@@ -102,3 +102,41 @@ def test_landmarks_of_a_turned_or_bent_head_give_way_to_the_box():
     for landmarks in (turned, bent):
         assert not landmarks_usable(landmarks, box)
         np.testing.assert_allclose(alignment_matrix(box, landmarks), alignment_matrix(box, None))
+
+
+def _replaced(frame: np.ndarray, faces) -> np.ndarray:
+    out = frame.copy()
+    Negative().anonymize(out, faces, FrameInfo(0, 0.0, frame.shape[1], frame.shape[0]))
+    return out
+
+
+def test_a_face_found_inside_a_larger_one_is_covered_by_the_larger_replacement():
+    """A small false "face" inside a real one (an eye, say) must not leave a second, small
+    replacement on top of the large one, whatever order the faces come in."""
+    frame = make_frame(240, 320, seed=3)
+    large = make_face((100, 40, 220, 190), frame.shape, identity_key=1, track_id=1)
+    inner = make_face((145, 90, 175, 120), frame.shape, identity_key=2, track_id=2)
+    alone = _replaced(frame, [large])
+    for order in ([inner, large], [large, inner]):
+        assert np.array_equal(_replaced(frame, order)[inner.region.slices], alone[inner.region.slices])
+
+
+def test_a_neighbours_original_is_never_pasted_over_its_replacement():
+    """Where a face lies in the blurred surround of a larger neighbour's mask, what is pasted there
+    is the blurred *replaced* face, not the blurred original (compared at low frequencies, where
+    a blurred copy of the original would show)."""
+    import cv2
+
+    frame = make_frame(240, 320, seed=4)
+    large = make_face((60, 40, 180, 190), frame.shape, identity_key=1, track_id=1)
+    near = make_face((185, 170, 215, 200), frame.shape, identity_key=2, track_id=2)
+    assert large.region.x1 > near.box[2] and large.region.y1 > near.box[3], "the face should lie in the large mask"
+    x0, y0, x1, y1 = (int(v) for v in near.box)
+
+    def low(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image.astype(np.float32), (0, 0), 3)[y0:y1, x0:x1]
+
+    original, near_alone = low(frame), low(_replaced(frame, [near]))
+    for order in ([near, large], [large, near]):
+        both = low(_replaced(frame, order))
+        assert np.abs(both - near_alone).mean() < 0.75 * np.abs(both - original).mean()

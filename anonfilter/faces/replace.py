@@ -13,7 +13,9 @@ class does the rest for every face of a frame:
    and is warped back with a feathered seam (:func:`~anonfilter.faces.blend.paste_face`) over a
    blurred copy of the face region, so hair, ears and face outline around the new face are
    covered too; the result is blended into the frame with the face's alpha mask, so no pixel
-   outside the mask changes.
+   outside the mask changes. Faces are pasted smallest first, each over the frame as the ones
+   before left it: a small false "face" inside a real one disappears under the larger
+   replacement, and a neighbour's original never shows through another face's surround.
 
 Example::
 
@@ -102,6 +104,9 @@ class LearnedFaceMethod(ABC):
                 learned.append(face)
         if not learned:
             return
+        # Smallest first: where the detector also found a small "face" inside a larger one (an
+        # eye, a mouth), the larger replacement is pasted last and covers the smaller one.
+        learned.sort(key=lambda face: face.size)
         scales = [min(1.0, self.work_size / face.size) for face in learned]
         regions = [_scaled(frame[face.region.slices], scale) for face, scale in zip(learned, scales)]
         matrices = [self._region_matrix(face, scale) for face, scale in zip(learned, scales)]
@@ -110,12 +115,15 @@ class LearnedFaceMethod(ABC):
         if synthetic.shape != crops.shape or synthetic.dtype != np.uint8:
             raise ValueError(f"synthesize() returned {synthetic.shape} {synthetic.dtype}, expected {crops.shape} uint8")
         mask = canonical_mask(self.crop_size)
-        for face, scale, region, matrix, crop, new in zip(learned, scales, regions, matrices, crops, synthetic):
-            background = region
-            if self.surround_blur > 0:
-                background = face_strength_blur(region, face.size * scale, self.surround_blur)
-            replacement = paste_face(background, match_colours(new, crop, mask), matrix)
+        for face, scale, matrix, crop, new in zip(learned, scales, matrices, crops, synthetic):
+            # The surround comes from the frame as the faces before left it (the synthetic face
+            # and its colours from the original): a neighbour's face inside this mask is pasted
+            # over with its replacement, never with its original.
             target = frame[face.region.slices]
+            background = _scaled(target, scale)
+            if self.surround_blur > 0:
+                background = face_strength_blur(background, face.size * scale, self.surround_blur)
+            replacement = paste_face(background, match_colours(new, crop, mask), matrix)
             if scale < 1.0:
                 replacement = cv2.resize(replacement, (target.shape[1], target.shape[0]), interpolation=cv2.INTER_LINEAR)
             composite(target, replacement, face.alpha)
