@@ -140,3 +140,17 @@ def test_a_neighbours_original_is_never_pasted_over_its_replacement():
     for order in ([near, large], [large, near]):
         both = low(_replaced(frame, order))
         assert np.abs(both - near_alone).mean() < 0.75 * np.abs(both - original).mean()
+
+
+def test_a_detected_face_goes_over_a_larger_face_the_tracker_only_filled_in():
+    """A filled-in box is the tracker's guess (a track extended back before the face came in,
+    say); a face the detector saw in this frame keeps its replacement on top of it."""
+    from dataclasses import replace
+
+    frame = make_frame(240, 320, seed=5)
+    guessed = replace(make_face((40, 20, 240, 220), frame.shape, identity_key=1, track_id=1), status="filled")
+    seen = make_face((120, 100, 156, 136), frame.shape, identity_key=2, track_id=2)
+    core = (slice(112, 124), slice(132, 144))  # the middle third of the seen face
+    alone = _replaced(frame, [seen])[core]
+    for order in ([guessed, seen], [seen, guessed]):
+        assert np.array_equal(_replaced(frame, order)[core], alone)

@@ -13,9 +13,10 @@ class does the rest for every face of a frame:
    and is warped back with a feathered seam (:func:`~anonfilter.faces.blend.paste_face`) over a
    blurred copy of the face region, so hair, ears and face outline around the new face are
    covered too; the result is blended into the frame with the face's alpha mask, so no pixel
-   outside the mask changes. Faces are pasted smallest first, each over the frame as the ones
-   before left it: a small false "face" inside a real one disappears under the larger
-   replacement, and a neighbour's original never shows through another face's surround.
+   outside the mask changes. Faces are pasted smallest first (those the tracker filled in
+   before those detected in the frame), each over the frame as the ones before left it: a small
+   false "face" inside a real one disappears under the larger replacement, and a neighbour's
+   original never shows through another face's surround.
 
 Example::
 
@@ -104,9 +105,10 @@ class LearnedFaceMethod(ABC):
                 learned.append(face)
         if not learned:
             return
-        # Smallest first: where the detector also found a small "face" inside a larger one (an
-        # eye, a mouth), the larger replacement is pasted last and covers the smaller one.
-        learned.sort(key=lambda face: face.size)
+        # Faces the detector saw in this frame go over those the tracker only filled in (whose
+        # boxes are guesses), and within each, smallest first: where the detector also found a
+        # small "face" inside a larger one (an eye, a mouth), the larger one covers it.
+        learned.sort(key=lambda face: (face.status == "detected", face.size))
         scales = [min(1.0, self.work_size / face.size) for face in learned]
         regions = [_scaled(frame[face.region.slices], scale) for face, scale in zip(learned, scales)]
         matrices = [self._region_matrix(face, scale) for face, scale in zip(learned, scales)]
