@@ -11,6 +11,7 @@ import pytest
 from anonfilter.errors import AnonfilterError
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
+from anonfilter.testing import make_frame
 from anonfilter.tracking.assignment import assign, iou_matrix, match_cost
 from anonfilter.tracking.boxes import grow, limit_shrink
 from anonfilter.tracking.kalman import BoxKalman
@@ -161,6 +162,60 @@ def test_offline_extends_confirmed_tracks_before_and_after():
     assert later[2] - later[0] > last[2] - last[0] and (later[0] + later[2]) > (last[0] + last[2])
 
 
+def test_scene_cuts():
+    from anonfilter.scenes import SceneCuts
+
+    cuts = SceneCuts()
+    scene = make_frame(360, 640, seed=1)
+    other = make_frame(360, 640, seed=1)[::-1, ::-1].copy()  # the same picture upside down: another shot
+    assert cuts.is_cut(scene), "the first frame starts a scene"
+    assert not cuts.is_cut(scene)
+    assert not cuts.is_cut(np.roll(scene, 40, axis=1)), "a pan is not a cut"
+    assert not cuts.is_cut(np.clip(scene.astype(int) + 60, 0, 255).astype(np.uint8)), "nor is a flash"
+    assert cuts.is_cut(other)
+    assert cuts.is_cut(other[::2, ::2].copy()), "a new frame size starts a scene"
+
+
+def shots(cut: int, count: int) -> list[np.ndarray]:
+    """``count`` frames: one shot, then from frame ``cut`` on another."""
+    first = make_frame(480, 640, seed=2)
+    second = first[::-1, ::-1].copy()
+    return [first if index < cut else second for index in range(count)]
+
+
+def run_shots(tracker_, frames: list, pictures: list) -> dict[int, list]:
+    out = []
+    for index, (found, picture) in enumerate(zip(frames, pictures)):
+        out += tracker_.push(index, picture, found)
+    return dict(out + tracker_.flush())
+
+
+def test_no_track_runs_across_a_scene_cut():
+    """Two people at the same place before and after a cut get two tracks, and neither one's box
+    is filled in or extended into the other's shot."""
+    box = (200, 200, 260, 260)
+    frames = [detections((*box, 0.9)) if index % 2 == 0 else None for index in range(40)]
+    out = run_shots(tracker(), frames, shots(20, 40))
+    assert all(len(out[index]) == 1 and covers(out[index], box) for index in range(40))
+    before, after = {face.track_id for i in range(20) for face in out[i]}, {face.track_id for i in range(20, 40) for face in out[i]}
+    assert len(before) == len(after) == 1 and before != after
+    keys = {face.identity_key for i in (0, 39) for face in out[i]}
+    assert len(keys) == 2, "without re-identification, the person after the cut gets a new key"
+    # turned off, one track runs through
+    out = run_shots(tracker(scene_cuts=False), frames, shots(20, 40))
+    assert len({face.track_id for i in range(40) for face in out[i]}) == 1
+
+
+def test_a_cut_between_detector_runs_leaves_no_gap():
+    """The detector runs on every 4th frame and the cut falls between two runs: the frames after
+    the cut and before the next run are covered by the new track reaching back to the cut."""
+    box = (200, 200, 260, 260)
+    frames = [detections((*box, 0.9)) if index % 4 == 0 else None for index in range(40)]
+    out = run_shots(tracker(detect_every=4), frames, shots(10, 40))
+    assert all(covers(out[index], box) for index in range(40))
+    assert all(len(out[index]) == 1 for index in range(40)), "no box of the first shot is carried into the second"
+
+
 def test_lookahead_is_bounded():
     settings = TrackerSettings()
     tracker_ = tracker()
@@ -243,3 +298,16 @@ def test_options_build_the_requested_tracker():
     add_tracker_arguments(live_parser, live=True)
     live = tracker_from_args(live_parser.parse_args(["--no-reid", "--coast", "1.5"]), 30.0, live=True)
     assert live.live and live.settings.coast == 1.5
+
+
+def test_a_face_found_late_after_a_cut_where_one_was_before_is_covered_from_the_cut():
+    """If the "cut" was a flash and the detector then misses the face for a while, the new track
+    reaches back to the cut, as the old one would have been filled in; a face elsewhere does not."""
+    box, elsewhere = (200, 200, 260, 260), (450, 100, 510, 160)
+    frames = [detections((*box, 0.9)) if index < 10 else None for index in range(40)]
+    for index in range(25, 40):
+        frames[index] = detections((*box, 0.9), (*elsewhere, 0.9))
+    out = run_shots(tracker(), frames, shots(10, 40))
+    assert all(covers(out[index], box) for index in range(40))
+    before = TrackerSettings().frames(TrackerSettings().extend_before)
+    assert not any(covers(out[index], elsewhere) for index in range(10, 25 - before))

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from anonfilter.detection.regions import Rect, detect_in_region, merge, resize, scaled
 from anonfilter.hookspecs import Detector
+from anonfilter.scenes import SceneCuts
 from anonfilter.tracking.assignment import iou_matrix
 from anonfilter.types import Detections, Frame
 
@@ -56,10 +56,11 @@ MIN_CROP = 128
 TILE_OVERLAP = 64
 """Neighbouring patrol tiles overlap by this many full-resolution pixels, so every face the
 overview may miss (smaller than about 40 px) is whole in some tile."""
+PICTURE_CHANGE = 30.0
+"""Mean absolute grey-level change between two overviews after which every tile is searched
+again: a cut, but also a fast pan that brings much of the frame newly into view."""
 SEEN_IOU = 0.3
 """An expected face that a detection of the overview or the patrol tile overlaps this much gets no crop."""
-SCENE_CUT = 30.0
-"""Mean absolute grey-level change between two overviews that counts as a new scene (every tile is searched)."""
 
 
 def searched_whole(width: int, height: int, overview: int = OVERVIEW) -> bool:
@@ -117,7 +118,8 @@ class FocusedDetection:
         self.full_resolution = full_resolution
         self._tiles: list[Rect] = []
         self._next_tile = 0
-        self._last_overview: np.ndarray | None = None
+        self._cuts = SceneCuts(min_change=PICTURE_CHANGE, max_correlation=2.0)
+        """After a large change of picture (and on the first frame) every patrol tile is searched."""
         self.passes = {"whole": 0, "overview": 0, "crop": 0, "tile": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
 
@@ -164,11 +166,7 @@ class FocusedDetection:
 
     def _patrol(self, small: Frame, width: int, height: int, overview_scale: float, full_scale: float) -> list[Rect]:
         """The tiles to search at full resolution this time: all of them at the start and after a cut, else the next one."""
-        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        cut = self._last_overview is None or self._last_overview.shape != grey.shape or (
-            float(cv2.absdiff(grey, self._last_overview).mean()) > SCENE_CUT
-        )
-        self._last_overview = grey
+        cut = self._cuts.is_cut(small)
         if not self._tiles:  # tiles of PATROL_TILE px (longer side) at full resolution
             tile_scale = PATROL_TILE / max(width, height) / full_scale
             tile_width, tile_height = round(width * tile_scale), round(height * tile_scale)

@@ -48,6 +48,12 @@ class TrackerSettings:
     """The largest factor a filled or coasting box grows by."""
     coast: float = 0.8
     """Live: a lost track is predicted forward and anonymized for this long."""
+    scene_cuts: bool = True
+    """Offline: at a scene cut (:mod:`anonfilter.scenes`) every track ends; none is filled in or
+    extended across it, and faces after it start new tracks (which may still get an earlier
+    person's key by re-identification). A face found within :attr:`max_gap` after the cut
+    where a track ended at it is covered from the cut on (the same person, if the "cut" was a
+    flash). Live tracks coast on through cuts."""
     max_shrink_per_second: float = 2.0
     """A mask edge moves inwards by at most this many face sizes per second (a face cannot move
     faster than that; growing is never limited)."""

@@ -27,7 +27,8 @@ import numpy as np
 
 from anonfilter.identity.registry import FaceSample, Identities
 from anonfilter.identity.worker import EmbeddingWorker
-from anonfilter.tracking.assignment import assign, match_cost
+from anonfilter.scenes import SceneCuts
+from anonfilter.tracking.assignment import assign, iou_matrix, match_cost
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
 from anonfilter.tracking.settings import TrackerSettings
@@ -62,6 +63,10 @@ class TemporalTracker:
         self._tentative = max(s.frames(s.extend_tentative), s.detect_every)
         self._max_gap = s.frames(s.coast if live else s.max_gap)
         self._keep_hold = 2 * max(1, s.frames(s.keep_every))
+        self._cuts = SceneCuts() if s.scene_cuts and not live else None
+        self._scene_start = 0
+        self._before_cut = np.zeros((0, 4))
+        """The last boxes of the tracks the latest scene cut ended."""
 
     @property
     def held_back(self) -> int:
@@ -72,6 +77,8 @@ class TemporalTracker:
         """Add frame ``index``; live: its faces at once; offline: frames now beyond the lookahead."""
         if self.worker is not None:
             self._collect()
+        if self._cuts is not None and self._cuts.is_cut(frame) and index > 0:
+            self._end_scene(index)
         for track in self._active:
             track.kalman.predict()
         if detections is not None:
@@ -113,6 +120,16 @@ class TemporalTracker:
             boxes.append(box + shift)
         return np.array(boxes).reshape(-1, 4)
 
+    def _end_scene(self, index: int) -> None:
+        """A scene cut before frame ``index``: every track ends on the frame before it."""
+        for track in self._active:
+            track.ended = True
+            track.scene = (track.scene[0], index - 1)
+        self._before_cut = np.array([track.hits[track.last_hit].box for track in self._active]).reshape(-1, 4)
+        self._finishing.extend(self._active)
+        self._active = []
+        self._scene_start = index
+
     # -- association -------------------------------------------------------------------------
 
     def _associate(self, index: int, detections: Detections) -> None:
@@ -132,9 +149,19 @@ class TemporalTracker:
         for detection in list(high[unmatched_high]) + list(low[unmatched_low]):
             score, landmarks, strong = self._detection(detections, detection)
             track = Track(self._next_id, index, boxes[detection], score, landmarks, strong, s.samples_per_track)
+            track.scene = (self._scene_start, None)
+            track.from_cut = self._continues_across_cut(index, boxes[detection])
             self._next_id += 1
             track.confirm_if(s.confirm_hits, s.confirm_low_hits)
             self._active.append(track)
+
+    def _continues_across_cut(self, index: int, box: np.ndarray) -> bool:
+        """True for a new face, soon after a cut, where a face was just before it: the same person
+        if the "cut" was a flash or a jolt. Its track is covered from the cut on, as the old track
+        would have been filled in up to it."""
+        if not len(self._before_cut) or index - self._scene_start > self._max_gap:
+            return False
+        return bool(iou_matrix(box[None], self._before_cut).max() >= self.settings.match_iou)
 
     def _detection(self, detections: Detections, i: int) -> tuple[float, Optional[np.ndarray], bool]:
         landmarks = None if detections.landmarks is None else detections.landmarks[i].astype(np.float64)
@@ -310,7 +337,12 @@ class TemporalTracker:
 
     def _offline_face(self, track: Track, index: int) -> Optional[TrackedFace]:
         before, after = self._extension(track)
-        if index < track.first_hit - before or index > track.last_hit + after:
+        scene_start, scene_end = track.scene
+        if track.from_cut:
+            before = track.first_hit - scene_start
+        if index < max(track.first_hit - before, scene_start) or index > track.last_hit + after:
+            return None
+        if scene_end is not None and index > scene_end:
             return None
         hit = track.hits.get(index)
         if hit is not None:

@@ -57,6 +57,12 @@ class Track:
         self.last_embed: Optional[int] = None
         self.checks = KeepChecks()
         self.last_output: Optional[tuple[int, np.ndarray]] = None
+        self.scene = (0, None)
+        """First and last frame (None: open) of the scene the track lives in; it is never filled
+        in or extended beyond them."""
+        self.from_cut = False
+        """True when the track began soon after a scene cut where a track ended at it; it is
+        then covered back to the cut, whatever the usual extension."""
         self.add_hit(index, box, score, landmarks, high, update=False)
 
     def add_hit(self, index: int, box: np.ndarray, score: float, landmarks: Optional[np.ndarray], high: bool, update: bool = True) -> None:
