@@ -20,6 +20,7 @@ from anonfilter.pipeline import Anonymizer
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import Detections, FrameInfo, Region
 from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
+from ffmpeg_bridge.colour import I420Converter
 from tests.data import shared_path
 
 MARK = 255
@@ -354,6 +355,21 @@ def test_fast_path_writes_only_the_declared_regions_and_keeps_every_other_pixel_
             outside = ~changed[::2, ::2]
             assert np.array_equal(chroma[outside], chroma_ref[outside])
             assert (np.abs(chroma[16:30, 21:36].astype(int) - 128) <= 2).all()  # white has no colour
+
+
+def test_fast_path_reuses_the_arrays_the_encoder_is_done_with(tmp_path):
+    source = tmp_path / "in.mp4"
+    write_clip(source, [0, 120])
+    frames = i420_frames(source)
+    converter = I420Converter(160, 120)
+    decoded = [av.VideoFrame.from_ndarray(frame, format="yuv420p") for frame in frames]
+    image, stored = converter.to_rgb(decoded[0])
+    assert np.array_equal(stored, frames[0])
+    written = converter.from_rgb(image, stored, ())
+    assert np.array_equal(written.to_ndarray(), frames[0])
+    image, again = converter.to_rgb(decoded[1])
+    assert again is stored and np.array_equal(again, frames[1])
+    assert np.array_equal(written.to_ndarray(), frames[0])  # the encoded frame has its own copy
 
 
 def test_fast_path_converts_the_whole_frame_for_a_processor_that_does_not_say_what_it_changed(tmp_path):
