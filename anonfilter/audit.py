@@ -184,8 +184,8 @@ def _frames(container: av.container.InputContainer, path: "str | Path") -> Itera
 
 
 def reference_detector(settings: AuditSettings) -> CenterFace:
-    """The detector an audit trusts: CenterFace on the full-size frame at a low threshold."""
-    return CenterFace(resolution=0, threshold=settings.detector_threshold, tiles=settings.tiles, threads=0)
+    """The detector an audit trusts: full-precision CenterFace on the full-size frame at a low threshold."""
+    return CenterFace(resolution=0, threshold=settings.detector_threshold, tiles=settings.tiles, threads=0, precision="fp32")
 
 
 def reference_faces(

@@ -209,7 +209,7 @@ class Evaluator:
         self.seed = seed
         self.confirmed_only = confirmed_only
         self.embedder = FaceEmbedder()
-        self.reference = CenterFace(threshold=face_threshold)
+        self.reference = CenterFace(threshold=face_threshold, precision="fp32")
 
     def evaluate(self, path: Path) -> Evaluation:
         """The metrics on a clip, or on every photo in a folder (recursively)."""

@@ -95,7 +95,7 @@ def test_tracked_small_faces_are_found_as_the_full_resolution_pass_finds_them():
     path = shared_path("videos/facenet_pytorch_video.mp4")
     with av.open(str(path)) as container:
         frames = [frame.to_ndarray(format="rgb24") for index, frame in zip(range(31), container.decode(video=0)) if index % 15 == 0]
-    reference = CenterFace(threshold=0.3)
+    reference = CenterFace(threshold=0.3, precision="fp32")
     focus = FocusedDetection(CenterFace())
     focus.detect(frames[0], np.zeros((0, 4)))  # the first call searches every tile
     missed, small = 0, 0

@@ -162,8 +162,8 @@ def test_engine_anonymizes_frames_from_the_bridge(bridge: Bridge) -> None:
             seq = stamp.seq
             assert (stamp.index, stamp.capture_ns) == (100 + index, 5000 + index)
             faces = engine.anonymizer.detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB))
-            assert len(faces) == 1
-            x0, y0, x1, y1 = faces.boxes[0].astype(int)
+            assert len(faces) >= 1  # the face, and maybe a low-score false detection (also anonymized)
+            x0, y0, x1, y1 = faces.boxes[int(np.argmax(faces.scores))].astype(int)
             face_change = np.abs(out[y0:y1, x0:x1, :3].astype(int) - frame[y0:y1, x0:x1, :3]).mean()
             background_change = np.abs(out[:, : x0 - 80, :3].astype(int) - frame[:, : x0 - 80, :3]).mean()
             assert face_change > 8 and background_change < 1, (face_change, background_change)

@@ -254,7 +254,7 @@ def test_command_and_script_agree_on_names() -> None:
 
 def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
     """In output screenshots the face is not structurally the clip's face (as `anonfilter check` judges it); the rest is the clip."""
-    detector = CenterFace(threshold=REFERENCE_THRESHOLD)  # the reference of `anonfilter check`
+    detector = CenterFace(threshold=REFERENCE_THRESHOLD, precision="fp32")  # the reference of `anonfilter check`
     checked = 0
     for _ in range(20):
         shot = screenshot(anonymizing, OUTPUT_NAME)

@@ -57,7 +57,7 @@ def align_faces(images: list[np.ndarray], detector: CenterFace) -> tuple[np.ndar
 
 def prepare(train_dir: Path, utkface_count: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Aligned crops: all CelebA faces with their identity, and ``utkface_count`` random UTKFace faces."""
-    detector = CenterFace(threads=1)
+    detector = CenterFace(threads=1, precision="fp32")  # the precision the committed weights were trained with
     with open(train_dir / f"{CELEBA}.csv") as file:
         rows = list(csv.DictReader(file))
     celeba_names = [row["file"] for row in rows]

