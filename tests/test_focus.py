@@ -125,6 +125,18 @@ def test_files_blurred_use_focused_detection_faces_aligned_or_live_the_whole_fra
     assert forced.focus is not None
 
 
+@pytest.mark.parametrize(
+    ("live", "method", "options", "precision"),
+    [(False, "blur", [], "int8"), (True, "blur", [], "int8"), (False, "synthetic", [], "fp32"),
+     (True, "synthetic", [], "fp32"), (False, "synthetic", ["-D", "precision=int8"], "int8")],
+)
+def test_methods_that_align_faces_get_the_full_precision_detector(live, method, options, precision):
+    parser = argparse.ArgumentParser()
+    add_pipeline_arguments(parser, live=live)
+    anonymizer = anonymizer_from_args(parser.parse_args(["-m", method, *options]), 25.0, live=live)
+    assert anonymizer.detector.precision == precision
+
+
 @pytest.mark.parametrize(("method", "embeds"), [("blur", False), ("synthetic", True)])
 def test_methods_that_ignore_identity_keys_skip_reidentification(method, embeds):
     parser = argparse.ArgumentParser()
