@@ -107,7 +107,7 @@ def match(truth: np.ndarray, found: Detections) -> tuple[np.ndarray, int]:
 
 def parse_setting(text: str) -> dict:
     """``"resolution=960,tiles=2"`` -> keyword arguments for :class:`CenterFace`."""
-    kinds = {"resolution": int, "tiles": int, "upscale": float, "threshold": float, "threads": int}
+    kinds = {"resolution": int, "tiles": int, "upscale": float, "threshold": float, "threads": int, "precision": str}
     options = {}
     for part in filter(None, text.split(",")):
         key, _, value = part.partition("=")
@@ -175,7 +175,9 @@ def main() -> int:
     parser.add_argument("--video", type=Path, help="measure on a video against a reference setting instead")
     parser.add_argument("--frames", type=int, default=20, help="video frames to use (default: 20)")
     parser.add_argument("--every", type=int, default=5, help="use every Nth video frame (default: 5)")
-    parser.add_argument("--reference", default="resolution=0,tiles=2,threshold=0.3", help="reference setting for --video")
+    parser.add_argument(
+        "--reference", default="resolution=0,tiles=2,threshold=0.3,precision=fp32", help="reference setting for --video"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
     settings = args.setting or DEFAULT_SETTINGS
