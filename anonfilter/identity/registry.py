@@ -40,7 +40,7 @@ class FaceSample:
         margin = SAMPLE_MARGIN * max(box[2] - box[0], box[3] - box[1])
         x0, y0 = int(max(0, box[0] - margin)), int(max(0, box[1] - margin))
         x1, y1 = int(min(width, box[2] + margin + 1)), int(min(height, box[3] + margin + 1))
-        return cls(np.ascontiguousarray(frame[y0:y1, x0:x1]), np.asarray(box, np.float64) - [x0, y0, x0, y0])
+        return cls(frame[y0:y1, x0:x1].copy(), np.asarray(box, np.float64) - [x0, y0, x0, y0])
 
 
 class Identities:
