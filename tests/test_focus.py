@@ -137,6 +137,18 @@ def test_methods_that_align_faces_get_the_full_precision_detector(live, method, 
     assert anonymizer.detector.precision == precision
 
 
+@pytest.mark.parametrize(
+    ("live", "frame_size", "options", "threads"),
+    [(False, (1920, 1080), [], 1), (False, (1920, 1080), ["-D", "threads=2"], 2), (False, (960, 540), [], 2),
+     (True, (1920, 1080), [], 2), (False, (1920, 1080), ["--detection", "whole"], 2)],
+)
+def test_focused_detection_in_a_thread_of_its_own_gets_one_onnxruntime_thread(live, frame_size, options, threads):
+    parser = argparse.ArgumentParser()
+    add_pipeline_arguments(parser, live=live)
+    anonymizer = anonymizer_from_args(parser.parse_args(options), 25.0, live=live, frame_size=frame_size)
+    assert anonymizer.detector.threads == threads
+
+
 @pytest.mark.parametrize(("method", "embeds"), [("blur", False), ("synthetic", True)])
 def test_methods_that_ignore_identity_keys_skip_reidentification(method, embeds):
     parser = argparse.ArgumentParser()

@@ -49,7 +49,9 @@ DEFAULT_THREADS = 2
 """onnxruntime threads, by default. Decoding and encoding run in threads of their own, but with
 detection on every 4th frame the detector is still the slowest stage: on the 1080p facenet clip
 (2 cores, idle workers not spinning) 2 threads took 20.2 s wall against 24.1 s with 1 thread,
-for 8% more CPU time."""
+for 8% more CPU time. Since focused detection runs in a thread of its own beside the pipeline,
+files get 1 thread there (``DETECTOR_THREAD_DEFAULTS`` in
+:mod:`anonfilter.commands.pipeline_options`)."""
 
 
 INT8_MODEL = os.path.join(os.path.dirname(__file__), "centerface_int8.onnx")
@@ -144,6 +146,7 @@ class CenterFace:
         model = INT8_MODEL if precision == "int8" else load_model(model_path()).SerializeToString()
         self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.precision = precision
+        self.threads = threads
         self.resolution = resolution
         self.threshold = threshold
         self.upscale = upscale
