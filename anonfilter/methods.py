@@ -59,10 +59,21 @@ def face_strength_blur(crop: Frame, face_size: float, sigma_per_size: float) -> 
     sigma = max(MIN_BLUR_SIGMA, sigma_per_size * face_size)
     height, width = crop.shape[:2]
     factor = max(1.0, sigma / 2.0)
-    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
-    small = cv2.resize(crop, small_size, interpolation=cv2.INTER_AREA)
+    small = shrink(crop, (max(1, round(width / factor)), max(1, round(height / factor))))
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REFLECT)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def shrink(image: Frame, size: tuple[int, int]) -> Frame:
+    """``image`` scaled down to ``size`` (width, height), averaging: halved with ``cv2.pyrDown``
+    while it stays at least twice as large, then area-averaged the rest of the way.
+
+    OpenCV's area averaging by a large factor that is not a whole number is slow: a 538 x 634
+    face region shrunk 22.5 times took 790 us that way, 280 us this way.
+    """
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        image = cv2.pyrDown(image)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 __all__ = ["PerFaceMethod", "obscure_frame", "face_strength_blur"]
