@@ -16,6 +16,7 @@ Two converters; :func:`converter_for` picks one per run.
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional, Protocol, Sequence
 
 import av
@@ -114,6 +115,9 @@ class I420Converter:
         """I420 arrays the encoder is done with, for the decoder to fill again."""
         self._free_rgb: list[np.ndarray] = []
         """RGB arrays the encoder is done with, for the decoder to convert the next frames into."""
+        self._own_rgb: dict[int, weakref.ref[np.ndarray]] = {}
+        """The RGB arrays :meth:`to_rgb` made and that still exist, by ``id``: only these are
+        reused (a processor may hand back arrays of its own)."""
         self._frame = av.VideoFrame(width, height, self.FORMAT)
         """The frame handed to the encoder, refilled for every frame.
 
@@ -147,8 +151,12 @@ class I420Converter:
             stored = np.empty((self.height * 3 // 2, self.width), np.uint8)
         for source, target in zip(_plane_arrays(frame), self._planes(stored)):
             target[:] = source
-        image = self._free_rgb.pop() if self._free_rgb else None
-        return cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420, dst=image), stored
+        if self._free_rgb:
+            return cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420, dst=self._free_rgb.pop()), stored
+        image = cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420)
+        key = id(image)
+        self._own_rgb[key] = weakref.ref(image, lambda _: self._own_rgb.pop(key, None))
+        return image, stored
 
     def from_rgb(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> av.VideoFrame:
         """The kept I420 array with each changed region of ``image`` converted into it, as a frame.
@@ -167,7 +175,8 @@ class I420Converter:
         for source, target in zip(self._planes(stored), _plane_arrays(frame)):
             target[:] = source
         self._free.append(stored)
-        if image.shape == (self.height, self.width, 3) and image.dtype == np.uint8 and image.flags.c_contiguous:
+        own = self._own_rgb.get(id(image))
+        if own is not None and own() is image:
             self._free_rgb.append(image)
         return frame
 

@@ -376,6 +376,20 @@ def test_fast_path_reuses_the_arrays_and_the_frame_the_encoder_is_done_with(tmp_
     assert np.array_equal(written.to_ndarray(), frames[1])
 
 
+def test_fast_path_reuses_only_its_own_arrays(tmp_path):
+    source = tmp_path / "in.mp4"
+    write_clip(source, [0, 120])
+    frames = i420_frames(source)
+    converter = I420Converter(160, 120)
+    image, stored = converter.to_rgb(av.VideoFrame.from_ndarray(frames[0], format="yuv420p"))
+    foreign = image.copy()  # a processor that hands back an array of its own
+    converter.from_rgb(foreign, stored, ())
+    again, _ = converter.to_rgb(av.VideoFrame.from_ndarray(frames[1], format="yuv420p"))
+    assert again is not foreign and again is not image
+    del image, again  # arrays the processor dropped are forgotten, not kept for reuse
+    assert not converter._own_rgb
+
+
 def test_fast_path_does_not_overwrite_a_frame_the_encoder_still_holds(tmp_path):
     """libx264 copies each frame as it gets it; FFmpeg's frame-threaded encoders (here ffvhuff)
     keep a reference to it for a while, so the next frame must go into new memory."""
