@@ -127,7 +127,7 @@ class I420Converter:
         planes directly (PyAV's ``to_ndarray`` and ``from_ndarray`` make an extra copy each
         way), took the 1080p facenet clip's run from about 159,000 page faults to 128,000 and
         its CPU time by 3% (median of 8 alternating rounds). What is left is mostly the first
-        use of the arrays: about 50 frames are in flight at once (queues, the tracker's
+        use of the arrays: about 42 frames are in flight at once (queues, the tracker's
         lookahead)."""
 
     @classmethod
