@@ -50,7 +50,7 @@ DEFAULT_THREADS = 2
 detection on every 4th frame the detector is still the slowest stage: on the 1080p facenet clip
 (2 cores, idle workers not spinning) 2 threads took 20.2 s wall against 24.1 s with 1 thread,
 for 8% more CPU time. Since focused detection runs in a thread of its own beside the pipeline,
-files get 1 thread there (``DETECTOR_THREAD_DEFAULTS`` in
+files on 2 cores get 1 thread there (``DETECTOR_THREAD_DEFAULTS`` in
 :mod:`anonfilter.commands.pipeline_options`)."""
 
 
