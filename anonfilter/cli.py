@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from typing import Callable, Optional, Sequence
 
 from anonfilter import __version__
@@ -47,6 +48,7 @@ def build_parser(name: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"anonfilter {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     module.add_arguments(parser)
     parser.set_defaults(run=module.run)
     return parser
@@ -64,8 +66,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return run(args)
     except AnonfilterError as error:
+        if args.debug:
+            traceback.print_exc()
         print(f"anonfilter: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         print("anonfilter: interrupted", file=sys.stderr)
         return 130

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to write the result; its extension picks the container (.mkv holds any stream, .mp4, .mov, ...)",
     )
     io.add_argument("-y", "--overwrite", action="store_true", help="replace OUT if it exists")
+    io.add_argument(
+        "--strict", action="store_true",
+        help="exit 1 when any frame had to be obscured whole or the input was damaged (for pipelines)",
+    )
     io.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     io.add_argument(
         "--report", type=Path, metavar="PATH",
