@@ -41,7 +41,8 @@ from anonfilter.identity.keys import IdentityKeys
 from anonfilter.pipeline import Anonymizer
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import Detections, Frame, FrameInfo
-from ffmpeg_bridge.source import describe, open_input
+from ffmpeg_bridge.reading import probe
+from ffmpeg_bridge.source import open_input
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FACENESS_IOU = 0.3
@@ -249,9 +250,8 @@ class Evaluator:
 
     def evaluate_clip(self, path: Path) -> Evaluation:
         """Run the pipeline over the clip and sample the detected faces of every ``every``-th frame."""
+        info = probe(path)
         container, stream = open_input(path)
-        stream.thread_type = "AUTO"
-        info = describe(path, stream)
         anonymizer = self.make_anonymizer(info.fps)
         recorder = _Recorder()
         anonymizer.recorder = recorder

@@ -5,7 +5,8 @@ other stream, the metadata and the chapters untouched; :func:`probe` describes a
 """
 
 from ffmpeg_bridge.encoder import EncoderSettings
-from ffmpeg_bridge.source import VideoInfo, probe
+from ffmpeg_bridge.reading import probe
+from ffmpeg_bridge.source import VideoInfo
 from ffmpeg_bridge.transcoder import FrameProcessor, TranscodeResult, transcode
 
 __all__ = ["EncoderSettings", "FrameProcessor", "TranscodeResult", "VideoInfo", "probe", "transcode"]

@@ -1,45 +1,72 @@
-"""The output file: checked before any work, written to a temporary file, renamed only on success."""
+"""The output: checked before any work, written to a temporary file, published only on success.
+
+Publishing never replaces a file that appeared at the target during the run unless asked to
+(``overwrite``): the finished file is hard-linked to the target name, which fails when the name
+is taken, and only then is the temporary name removed (``renameat2(RENAME_NOREPLACE)`` where
+the file system has no hard links). ``-`` is standard output: written as it comes, no file.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import errno
+import glob
 import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 import av
 
-from anonfilter.errors import AnonfilterError
+from anonfilter.errors import AnonfilterError, RunFailure
+from ffmpeg_bridge.passthrough import warn
+from ffmpeg_bridge.source import STDIO, ffmpeg_location, is_url
+
+PIPE_FORMAT = "matroska"
+"""Container written to standard output when ``-f`` does not name one (streamable, holds any stream)."""
+STALE_SECONDS = 24 * 3600
+"""Temporary files of ours older than this beside the target are reported as left over from earlier runs."""
+PARTIAL = ".partial"
+"""Marks the temporary file's name: ``.NAME.RANDOM.partial.EXT`` beside the target ``NAME.EXT``."""
 
 
-def check_output(input_path: Path, output_path: Path, overwrite: bool) -> str:
+def check_output(input_name: str, output_name: str, overwrite: bool, format_name: Optional[str] = None) -> str:
     """Refuse an output that is the input (also through a link), exists without ``overwrite``, or cannot be written.
 
-    Returns the name of the container format its extension picks (nothing is written yet).
+    Returns the name of the container format: ``format_name`` if given, else the one the
+    output's extension picks (nothing is written yet). Standard output (``-``) is not checked.
     """
+    if output_name == STDIO:
+        return container_format(STDIO, format_name or PIPE_FORMAT)
+    output_path = Path(output_name)
+    local_input = input_name != STDIO and not is_url(input_name)
     if output_path.exists() or output_path.is_symlink():
         if output_path.is_dir():
             raise AnonfilterError(f"output is a folder: {output_path}")
-        if output_path.exists() and _same_file(input_path, output_path):
+        if output_path.exists() and local_input and _same_file(Path(input_name), output_path):
             raise AnonfilterError(f"output is the input file ({output_path}); choose another output file")
         if not overwrite:
             raise AnonfilterError(f"output exists: {output_path} (use --overwrite or -y to replace it)")
-    elif output_path.resolve() == input_path.resolve():
+    elif local_input and output_path.resolve() == Path(input_name).resolve():
         raise AnonfilterError(f"output is the input file ({output_path}); choose another output file")
     folder = output_path.parent
     if not folder.is_dir():
         raise AnonfilterError(f"output folder does not exist: {folder}")
-    return container_format(output_path)
+    return container_format(output_name, format_name)
 
 
-def container_format(path: Path) -> str:
-    """The FFmpeg container format that ``path``'s extension names (opening for writing creates no file)."""
+def container_format(output_name: str, format_name: Optional[str] = None) -> str:
+    """The FFmpeg container format named, or picked by the extension (opening for writing creates no file)."""
     try:
-        with av.open(str(path), "w") as container:
+        with av.open(ffmpeg_location(output_name, "pipe:1"), "w", format=format_name) as container:
             return container.format.name
     except ValueError:
-        raise AnonfilterError(f"cannot tell the container from the extension of {path} (use .mkv, .mp4, .mov, ...)") from None
+        if format_name:
+            raise AnonfilterError(f"unknown container format '{format_name}' (e.g. matroska, mp4, mpegts)") from None
+        raise AnonfilterError(f"cannot tell the container from the extension of {output_name} (use .mkv, .mp4, .mov, ...)") from None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -50,15 +77,27 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 @contextlib.contextmanager
-def partial_file(output_path: Path) -> Iterator[Path]:
-    """A temporary file beside ``output_path`` (same extension); renamed to it when the block succeeds.
+def output_location(output_name: str, overwrite: bool, report: Callable[[str], None]) -> Iterator[str]:
+    """Where FFmpeg writes: ``pipe:1`` for ``-``, else a temporary file published to ``output_name`` on success."""
+    if output_name == STDIO:
+        yield "pipe:1"
+        return
+    target = Path(output_name)
+    report_stale_partials(target, report)
+    with partial_file(target, overwrite) as temporary:
+        yield ffmpeg_location(str(temporary), "pipe:1")
+
+
+@contextlib.contextmanager
+def partial_file(output_path: Path, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary file beside ``output_path`` (same extension); published to it when the block succeeds.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and the
-    exception goes on; ``output_path`` is never touched then.
+    exception goes on; ``output_path`` is never touched then. See :func:`publish`.
     """
     folder = output_path.parent
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f".partial{output_path.suffix}", dir=folder)
+        handle, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f"{PARTIAL}{output_path.suffix}", dir=folder)
     except OSError as error:
         raise AnonfilterError(f"cannot write to output folder {folder} ({error.strerror.lower()})") from None
     os.close(handle)
@@ -66,11 +105,76 @@ def partial_file(output_path: Path) -> Iterator[Path]:
     try:
         yield temporary
         os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, output_path)
+        publish(temporary, output_path, overwrite)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+        remove_partial(temporary)
         raise
+
+
+def remove_partial(temporary: Path) -> None:
+    """Remove an unfinished output file; if that fails (its folder became read-only), say where it is."""
+    try:
+        temporary.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        warn(f"could not remove the unfinished output {temporary} ({error.strerror}); delete it by hand")
+
+
+def publish(temporary: Path, target: Path, overwrite: bool) -> None:
+    """Give the finished ``temporary`` file the name ``target``; without ``overwrite`` never replace a file there."""
+    try:
+        if overwrite:
+            os.replace(temporary, target)
+            return
+        try:
+            os.link(temporary, target)
+        except OSError as error:  # EEXIST goes on; the others: a file system without hard links
+            if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV):
+                raise
+            _rename_noreplace(temporary, target)
+            return
+        temporary.unlink()
+    except FileExistsError:
+        raise AnonfilterError(
+            f"output appeared during the run: {target} (another program or run wrote it); left as it is, use -y to replace it"
+        ) from None
+    except FileNotFoundError:
+        raise RunFailure(f"the output folder {target.parent} was removed during the run; nothing was written") from None
+    except OSError as error:
+        raise RunFailure(f"cannot write {target} ({error.strerror}); nothing was written") from None
+
+
+def _rename_noreplace(source: Path, target: Path) -> None:
+    """``renameat2(RENAME_NOREPLACE)``; where the kernel or file system lacks it, a check just before ``rename``."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_noreplace = -100, 1
+        if renameat2(at_fdcwd, os.fsencode(source), at_fdcwd, os.fsencode(target), rename_noreplace) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(code, os.strerror(code), str(target))
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    os.rename(source, target)
+
+
+def report_stale_partials(target: Path, report: Callable[[str], None]) -> None:
+    """Report temporary files of earlier runs to ``target`` older than a day (never deleted: a run may still be writing)."""
+    pattern = os.path.join(glob.escape(str(target.parent)), f".{glob.escape(target.stem)}.*{PARTIAL}{glob.escape(target.suffix)}")
+    now = time.time()
+    stale = []
+    for name in glob.glob(pattern):
+        with contextlib.suppress(OSError):
+            if now - os.stat(name).st_mtime > STALE_SECONDS:
+                stale.append(name)
+    if stale:
+        report(
+            f"{len(stale)} unfinished output file(s) of earlier runs older than a day beside {target}, e.g. {sorted(stale)[0]}; "
+            "remove them if no run is writing them"
+        )
 
 
 def _umask() -> int:

@@ -1,11 +1,17 @@
-"""Open an input file and describe its video stream, with one-line errors for bad input."""
+"""Open an input and describe its video stream, with one-line errors for bad input.
+
+An input is a local path (handed to FFmpeg as a ``file:`` location, so a name such as
+``10:30.mp4`` is never taken for a protocol), a URL written as one (:data:`URL_SCHEMES`), or
+``-`` for standard input.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Optional
 
 import av
@@ -14,18 +20,28 @@ import av.video.stream
 
 from anonfilter.errors import AnonfilterError
 
+STDIO = "-"
+"""The name of standard input (``-i -``) and standard output (``-o -``)."""
+URL_SCHEMES = ("http", "https", "rtmp", "rtmps", "rtsp", "srt", "udp", "tcp")
+"""Network inputs accepted when written as URLs (``scheme://...``); anything else is a local path."""
+_URL = re.compile(rf"^({'|'.join(URL_SCHEMES)})://", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class VideoInfo:
     """What the pipeline and the encoder need to know about the input's (first) video stream.
 
     ``frames`` is the frame count stored in the container, or an estimate from duration and
-    rate, or None when neither is known. ``duration`` is in seconds (None when unknown). The
+    rate, or None when neither is known; ``frames_declared`` says it is the stored count.
+    ``duration`` is in seconds (None when unknown). The
     colour properties are FFmpeg's enum values as the file states them (``AVCOL_RANGE_*``,
     ``AVCOL_SPC_*``, ``AVCOL_PRI_*``, ``AVCOL_TRC_*``; 2 or 0 when unspecified), named like the
     attributes of PyAV's codec context so they can be copied onto the encoder. ``rotation`` is
     the display rotation the file asks for (counter-clockwise degrees: 0, 90, 180 or 270; phones
     store portrait video this way): frames are stored ``width`` x ``height`` and shown turned.
+    ``display_matrix`` is the file's whole display matrix (rotation and flips, nine integers as
+    FFmpeg stores them), None when it has none. ``interlaced`` and ``top_field_first`` describe
+    the first frame.
     """
 
     path: str
@@ -42,6 +58,10 @@ class VideoInfo:
     color_trc: int
     time_base: Fraction
     rotation: int = 0
+    display_matrix: Optional[tuple[int, ...]] = None
+    interlaced: bool = False
+    top_field_first: bool = False
+    frames_declared: bool = False
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -49,32 +69,52 @@ class VideoInfo:
         return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
+def is_url(name: str) -> bool:
+    """True for a network location written as a URL (``https://...``, ``srt://...``, see :data:`URL_SCHEMES`)."""
+    return bool(_URL.match(name))
+
+
+def ffmpeg_location(name: str, stdio: str) -> str:
+    """What FFmpeg is given for ``name``: the URL itself, ``stdio`` (``pipe:0``/``pipe:1``) for ``-``, else ``file:PATH``."""
+    if name == STDIO:
+        return stdio
+    return name if is_url(name) else "file:" + os.path.abspath(name)
+
+
 def open_input(path: str | os.PathLike[str]) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-    """Open ``path`` for reading; returns the container and its first video stream.
+    """Open ``path`` (a local path, a URL or ``-``) for reading; returns the container and its first video stream.
 
     Raises :class:`AnonfilterError` when the file is missing, unreadable, not something FFmpeg
     can read, or has no video stream.
     """
     name = str(path)
-    if not os.path.exists(name):
-        raise AnonfilterError(f"input file not found: {name}")
-    if os.path.isdir(name):
-        raise AnonfilterError(f"input is a folder, not a video file: {name}")
-    if not os.access(name, os.R_OK):
-        raise AnonfilterError(f"cannot read input file (permission denied): {name}")
+    if name != STDIO and not is_url(name):
+        check_local_input(name)
     try:
-        container = av.open(name, "r")
-    except (av.error.FFmpegError, UnicodeDecodeError) as error:
-        raise AnonfilterError(f"not a video file FFmpeg can read: {name} ({_reason(error)})") from None
+        container = av.open(ffmpeg_location(name, "pipe:0"), "r")
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as error:
+        raise AnonfilterError(f"not a video file FFmpeg can read: {name} ({reason(error)})") from None
     videos = [stream for stream in container.streams.video if not _is_cover_art(stream)]
     if not videos:
         container.close()
         raise AnonfilterError(f"no video stream in {name}")
+    videos[0].thread_type = "AUTO"
     return container, videos[0]
 
 
-def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream) -> VideoInfo:
-    """The :class:`VideoInfo` of an opened video stream."""
+def check_local_input(name: str) -> None:
+    """Refuse a local input that is missing, a folder or unreadable, before FFmpeg sees it."""
+    if not os.path.exists(name):
+        hint = " (URLs must be written as scheme://...)" if ":" in name else ""
+        raise AnonfilterError(f"input file not found: {name}{hint}")
+    if os.path.isdir(name):
+        raise AnonfilterError(f"input is a folder, not a video file: {name}")
+    if not os.access(name, os.R_OK):
+        raise AnonfilterError(f"cannot read input file (permission denied): {name}")
+
+
+def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream, first: av.VideoFrame) -> VideoInfo:
+    """The :class:`VideoInfo` of an opened video stream whose ``first`` frame has been decoded."""
     context = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else 25.0
@@ -85,8 +125,10 @@ def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream) 
     elif stream.container.duration:
         duration = stream.container.duration / av.time_base
     frames: Optional[int] = stream.frames or None
+    declared = frames is not None
     if frames is None and duration:
         frames = round(duration * fps)
+    matrix = display_matrix(first)
     return VideoInfo(
         path=str(path),
         width=context.width,
@@ -101,25 +143,20 @@ def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream) 
         color_primaries=int(context.color_primaries),
         color_trc=int(context.color_trc),
         time_base=time_base,
-        rotation=display_rotation(path, stream.index),
+        rotation=round((first.rotation or 0) / 90) % 4 * 90 if matrix else 0,
+        display_matrix=matrix,
+        interlaced=bool(first.interlaced_frame),
+        top_field_first=bool(getattr(first, "top_field_first", False)),
+        frames_declared=declared,
     )
 
 
-def display_rotation(path: str | os.PathLike[str], stream_index: int) -> int:
-    """The display rotation of a video stream, read from its first frame (0 when it has none)."""
-    with av.open(str(path)) as container:
-        for frame in container.decode(container.streams[stream_index]):
-            return round((frame.rotation or 0) / 90) % 4 * 90
-    return 0
-
-
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Describe the first video stream of ``path`` (one-line :class:`AnonfilterError` on bad input)."""
-    container, stream = open_input(Path(path))
-    try:
-        return describe(path, stream)
-    finally:
-        container.close()
+def display_matrix(frame: av.VideoFrame) -> Optional[tuple[int, ...]]:
+    """The display matrix (rotation and flips) a decoded frame carries, or None."""
+    for data in frame.side_data:
+        if data.type.name == "DISPLAYMATRIX":
+            return struct.unpack("<9i", bytes(data)[:36])
+    return None
 
 
 def _is_cover_art(stream: av.stream.Stream) -> bool:
@@ -127,5 +164,6 @@ def _is_cover_art(stream: av.stream.Stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
-def _reason(error: Exception) -> str:
+def reason(error: BaseException) -> str:
+    """The short cause of an FFmpeg or OS error (its strerror, else its text)."""
     return getattr(error, "strerror", None) or str(error)

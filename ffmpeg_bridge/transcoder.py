@@ -30,7 +30,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol
 
 import av
 import av.container
@@ -39,13 +39,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from anonfilter.errors import AnonfilterError
+from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.types import Frame, FrameInfo, Region
 from ffmpeg_bridge.colour import I420Converter, Stored, converter_for
 from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
-from ffmpeg_bridge.outputfile import check_output, partial_file
+from ffmpeg_bridge.outputfile import check_output, output_location
 from ffmpeg_bridge.passthrough import copy_container_properties, copy_streams, warn
-from ffmpeg_bridge.source import VideoInfo, describe, open_input
+from ffmpeg_bridge.reading import Reader, open_reader
+from ffmpeg_bridge.source import STDIO, VideoInfo, reason
 from ffmpeg_bridge.timestamps import REORDER_WINDOW, Timestamps
 
 QUEUE_FRAMES = 3
@@ -85,12 +86,14 @@ class TranscodeResult:
     ``seconds`` has ``decode`` (decode, YUV -> RGB) and ``encode`` (RGB -> YUV, encode,
     mux), each the busy time of its thread, and ``total``, the wall time of the whole run.
     ``fast_colour`` says whether the fast colour path was taken (see the module docstring).
+    ``damage`` counts what of the input could not be decoded (:meth:`InputDamage.as_dict`).
     """
 
     info: VideoInfo
     frames: int
     seconds: dict[str, float] = field(default_factory=dict)
     fast_colour: bool = False
+    damage: dict[str, Any] = field(default_factory=dict)
 
 
 def transcode(
@@ -101,41 +104,75 @@ def transcode(
     overwrite: bool = False,
     progress: bool = True,
     report: Callable[[str], None] = warn,
+    strict: bool = False,
+    container_format: Optional[str] = None,
 ) -> TranscodeResult:
     """Write ``output_path``: the input's video through the processor, everything else copied.
 
     Frame count, size, timestamps (variable frame rate included), pixel format and colour
     properties of the video are kept; audio, subtitle, data and attachment streams are copied
     as packets; container and stream metadata and chapters are kept. The output is written to a
-    temporary file beside it and renamed only when everything succeeded; on any failure it is
-    removed. Bad input or output raises :class:`AnonfilterError` (one line for the user) before
-    anything is written. ``progress`` shows a progress bar when stderr is a terminal;
-    ``report`` receives one-line notes (streams that cannot be copied).
+    temporary file beside it and published only when everything succeeded (never replacing a
+    file that appeared meanwhile, unless ``overwrite``); on any failure it is removed. Bad input
+    or output raises :class:`AnonfilterError` (one line for the user) before anything is
+    written, a failure while writing :class:`RunFailure`. ``progress`` shows a progress bar
+    when stderr is a terminal; ``report`` receives one-line notes (streams that cannot be
+    copied, damaged input). Damaged input (frames that cannot be decoded, a file that ends
+    early) is reported, and with ``strict`` is an error. ``-`` reads standard input or writes
+    standard output (in ``container_format``, Matroska by default); ``container_format`` also
+    overrides what a file's extension picks.
     """
     started = time.perf_counter()
-    source_path, target_path = Path(input_path), Path(output_path)
-    source, video = open_input(source_path)
-    with contextlib.closing(source):
-        info = describe(source_path, video)
-        container_format = check_output(source_path, target_path, overwrite)
+    input_name, output_name = str(input_path), str(output_path)
+    reader, info = open_reader(input_name)
+    with contextlib.closing(reader.container):
+        format_name = check_output(input_name, output_name, overwrite, container_format)
         encoder.codec_or_error()
         processor = make_processor(info)
-        with partial_file(target_path) as temporary:
-            output = av.open(str(temporary), "w", format=container_format)
+        with output_location(output_name, overwrite, report) as location:
+            output = _open_output(location, format_name, output_name)
             try:
-                job = _Job(source, video, output, info, processor, encoder, report)
+                job = _Job(reader, output, info, processor, encoder, report, output_name)
                 with tqdm(
                     total=info.frames, unit="frame", desc="anonymizing", file=sys.stderr, dynamic_ncols=True,
                     disable=not (progress and sys.stderr.isatty()),
                 ) as bar, opencv_threads(1):
                     job.run(bar)
+                _check_damage(reader.damage.summary(info), strict, report)
             except BaseException:
                 with contextlib.suppress(Exception):
                     output.close()
                 raise
-            output.close()
+            with write_errors(output_name):
+                output.close()
     seconds = {**job.seconds, "total": time.perf_counter() - started}
-    return TranscodeResult(info, job.encoded, seconds, fast_colour=isinstance(job.converter, I420Converter))
+    return TranscodeResult(
+        info, job.encoded, seconds, fast_colour=isinstance(job.converter, I420Converter), damage=reader.damage.as_dict(info)
+    )
+
+
+def _open_output(location: str, format_name: str, output_name: str) -> av.container.OutputContainer:
+    with write_errors(output_name):
+        return av.open(location, "w", format=format_name)
+
+
+def _check_damage(summary: Optional[str], strict: bool, report: Callable[[str], None]) -> None:
+    """Report damaged input; with ``strict`` it is an error (nothing is written)."""
+    if summary is None:
+        return
+    if strict:
+        raise RunFailure(f"{summary} (--strict)")
+    report(summary)
+
+
+@contextlib.contextmanager
+def write_errors(output_name: str) -> Iterator[None]:
+    """Turn FFmpeg's and the system's write errors (disk full, I/O, a closed pipe) into one :class:`RunFailure` line."""
+    try:
+        yield
+    except (av.error.FFmpegError, OSError) as error:
+        where = "standard output" if output_name == STDIO else output_name
+        raise RunFailure(f"cannot write {where} ({reason(error)})") from error
 
 
 @contextlib.contextmanager
@@ -167,24 +204,26 @@ class _Job:
 
     def __init__(
         self,
-        source: av.container.InputContainer,
-        video: av.stream.Stream,
+        reader: Reader,
         output: av.container.OutputContainer,
         info: VideoInfo,
         processor: FrameProcessor,
         settings: EncoderSettings,
         report: Callable[[str], None],
+        output_name: str,
     ) -> None:
-        self.source, self.video, self.output, self.info, self.processor = source, video, output, info, processor
-        self.encoded_video = add_video_stream(output, video, info, settings)
-        self.copies = copy_streams(source, output, video, report)
-        copy_container_properties(source, output)
+        self.reader, self.output, self.info, self.processor = reader, output, info, processor
+        self.output_name = output_name
+        self.encoded_video = add_video_stream(output, reader.video, info, settings)
+        self.copies = copy_streams(reader.container, output, reader.video, report)
+        copy_container_properties(reader.container, output)
         try:
             output.start_encoding()
+        except OSError as error:
+            raise RunFailure(f"cannot write {output_name} ({reason(error)})") from None
         except (ValueError, av.error.FFmpegError) as error:
             raise AnonfilterError(f"cannot write {output.format.name} output: {error}") from None
         self.converter = converter_for(info, self.encoded_video.codec_context.pix_fmt)
-        video.thread_type = "AUTO"
         # An RGB frame, plus its decoded I420 copy (half as large) on the fast colour path.
         frame_bytes = info.width * info.height * (9 if isinstance(self.converter, I420Converter) else 6) // 2
         frames = max(2, min(QUEUE_FRAMES, QUEUE_BYTES // frame_bytes))
@@ -221,8 +260,6 @@ class _Job:
                 thread.join()
         if self.errors:
             raise self.errors[0]
-        if self.decoded_count == 0:
-            raise AnonfilterError(f"no video frame could be decoded from {self.info.path}")
         if self.encoded != self.decoded_count:  # fail closed: never end with frames missing
             raise RuntimeError(f"{self.decoded_count} frames decoded but {self.encoded} encoded")
 
@@ -253,7 +290,7 @@ class _Job:
                     raise _Stopped from None
 
     def _mux(self, packets: Iterable[av.Packet]) -> None:
-        with self.mux_lock:
+        with self.mux_lock, write_errors(self.output_name):
             self.output.mux(packets)
 
     # The three stages.
@@ -261,30 +298,26 @@ class _Job:
     def _read(self) -> None:
         stamps = Timestamps(default_duration=max(1, round(1 / (self.info.fps * self.info.time_base))))
         waiting: deque[tuple[np.ndarray, Stored]] = deque()  # decoded frames whose timestamp may still be sorted
-        for packet in self.source.demux():
+        mark = time.perf_counter()
+        for item in self.reader:
             if self.stop.is_set():
                 raise _Stopped
-            if packet.stream.index == self.video.index:
-                started = time.perf_counter()
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError as error:
-                    raise AnonfilterError(f"cannot decode the video of {self.info.path}: {error}") from None
-                for frame in frames:
-                    if (frame.width, frame.height) != (self.info.width, self.info.height):
-                        raise AnonfilterError(
-                            f"the frame size changes mid-stream in {self.info.path} "
-                            f"({self.info.width}x{self.info.height} to {frame.width}x{frame.height}); not supported"
-                        )
-                    stamps.add(frame)
-                    image, stored = self.converter.to_rgb(frame)
-                    waiting.append((self._upright(image), stored))
-                self.seconds["decode"] += time.perf_counter() - started
+            if isinstance(item, av.VideoFrame):
+                if (item.width, item.height) != (self.info.width, self.info.height):
+                    raise AnonfilterError(
+                        f"the frame size changes mid-stream in {self.info.path} "
+                        f"({self.info.width}x{self.info.height} to {item.width}x{item.height}); not supported"
+                    )
+                stamps.add(item)
+                image, stored = self.converter.to_rgb(item)
+                waiting.append((self._upright(image), stored))
+                self.seconds["decode"] += time.perf_counter() - mark
                 while len(waiting) > REORDER_WINDOW:
                     self._hand_decoded(*waiting.popleft(), stamps.next())
-            elif packet.stream.index in self.copies and packet.size:
-                packet.stream = self.copies[packet.stream.index]
-                self._mux([packet])
+            elif item.stream.index in self.copies and item.size:
+                item.stream = self.copies[item.stream.index]
+                self._mux([item])
+            mark = time.perf_counter()
         while waiting:
             self._hand_decoded(*waiting.popleft(), stamps.next())
         self._put(self.decoded, _END)
@@ -315,8 +348,14 @@ class _Job:
             self._put(self.processed, (image, info, self.changed_regions(info.index)))
         bar.update(len(finished))
 
+    def _encoded(self, frame: Optional[av.VideoFrame]) -> list[av.Packet]:
+        """Encode one frame (None: drain the encoder); an encoder failure is one :class:`RunFailure` line."""
+        try:
+            return self.encoded_video.encode(frame)
+        except av.error.FFmpegError as error:
+            raise RunFailure(f"the {self.encoded_video.codec_context.name} encoder failed ({reason(error)})") from None
+
     def _encode(self) -> None:
-        stream = self.encoded_video
         width, height = self.info.display_size
         shape = (height, width, 3)
         durations: dict[int, int] = {}
@@ -331,11 +370,11 @@ class _Job:
             frame = self.converter.from_rgb(self._as_stored(image), self.stored.pop(frame_info.index), changed)
             frame.pts, frame.time_base, frame.duration = pts, self.info.time_base, duration
             durations[pts] = duration
-            self._mux(_with_durations(stream.encode(frame), durations))
+            self._mux(_with_durations(self._encoded(frame), durations))
             self.encoded += 1
             self.seconds["encode"] += time.perf_counter() - started
         started = time.perf_counter()
-        self._mux(_with_durations(stream.encode(None), durations))
+        self._mux(_with_durations(self._encoded(None), durations))
         self.seconds["encode"] += time.perf_counter() - started
 
 
