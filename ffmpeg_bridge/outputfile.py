@@ -100,11 +100,11 @@ def partial_file(output_path: Path, overwrite: bool = False) -> Iterator[Path]:
         handle, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f"{PARTIAL}{output_path.suffix}", dir=folder)
     except OSError as error:
         raise AnonfilterError(f"cannot write to output folder {folder} ({error.strerror.lower()})") from None
+    os.fchmod(handle, 0o666 & ~_umask())  # as a file the user created would be
     os.close(handle)
     temporary = Path(name)
     try:
         yield temporary
-        os.chmod(temporary, 0o666 & ~_umask())
         publish(temporary, output_path, overwrite)
     except BaseException:
         remove_partial(temporary)
@@ -140,7 +140,8 @@ def publish(temporary: Path, target: Path, overwrite: bool) -> None:
             f"output appeared during the run: {target} (another program or run wrote it); left as it is, use -y to replace it"
         ) from None
     except FileNotFoundError:
-        raise RunFailure(f"the output folder {target.parent} was removed during the run; nothing was written") from None
+        gone = f"the output folder {target.parent}" if not target.parent.is_dir() else f"the unfinished output {temporary}"
+        raise RunFailure(f"{gone} was removed during the run; nothing was written") from None
     except OSError as error:
         raise RunFailure(f"cannot write {target} ({error.strerror}); nothing was written") from None
 

@@ -1,0 +1,338 @@
+"""Bad files, signals, full disks and races: one clear line, the right exit code, nothing half-written.
+
+Everything runs on real FFmpeg (PyAV) with clips made here; the full disk is a real 2 MB tmpfs
+(see :func:`tests.clips.small_disk` for the fallback where mounting is impossible). The CLI
+cases that need the real anonymizer run it on tiny clips; the others call the transcoder with
+the test processor of test_bridge, which marks every frame it sees, so a test can see that no
+written frame skipped it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from anonfilter.cli import main, stop_signals_interrupt
+from anonfilter.errors import AnonfilterError, RunFailure
+from ffmpeg_bridge import EncoderSettings, probe, transcode
+from ffmpeg_bridge.source import ffmpeg_location, is_url
+from tests.clips import cut, files_in, remux, small_disk
+from tests.test_bridge import LaggingMarker, frame_times, write_clip
+
+ANONFILTER = [sys.executable, "-m", "anonfilter.cli"]
+
+
+def marked_frames(path: Path) -> list[bool]:
+    """For each decoded frame of ``path``: does it carry the test processor's mark (so went through it)?"""
+    with av.open(str(path)) as container:
+        return [bool(frame.to_ndarray(format="rgb24")[1:7, 1:7].min() > 240) for frame in container.decode(video=0)]
+
+
+def one_line(err: str) -> str:
+    """The single ``anonfilter:`` line of stderr (asserts there is exactly one and no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("anonfilter: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """Twenty 160x120 frames with AAC audio, in its own folder."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = folder / "clip.mp4"
+    write_clip(path, list(range(0, 800, 40)), audio=True)
+    return path
+
+
+# Inputs whose first frame cannot be decoded.
+
+
+def garble_first(index: int, packet: av.Packet) -> bytes:
+    return bytes(255 - byte for byte in bytes(packet)) if index == 0 else bytes(packet)
+
+
+@pytest.mark.parametrize("case", ["text_named_jpg", "corrupt_first_packet"])
+def test_an_input_whose_first_frame_cannot_be_decoded_is_one_line_and_exit_2(case, tmp_path, clip, capsys):
+    if case == "text_named_jpg":
+        source = tmp_path / "x.jpg"
+        source.write_text("not a picture\n" * 20)
+    else:  # one keyframe only, and it is garbled: nothing after it decodes either
+        single = tmp_path / "single.mkv"
+        with av.open(str(single), "w") as output:
+            stream = output.add_stream("libx264", rate=25, options={"g": "100"})
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for index in range(5):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 40, np.uint8), format="rgb24")
+                frame.pts = index
+                output.mux(stream.encode(frame))
+            output.mux(stream.encode(None))
+        source = remux(single, tmp_path / "bad.mkv", garble_first)
+    before = files_in(tmp_path)
+    assert main(["-i", str(source), "-o", str(tmp_path / "out.mp4"), "-q"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert str(source) in line and ("decoded" in line or "not a video" in line)
+    assert files_in(tmp_path) == before
+
+
+# Damaged input: counted, reported, never passed through; --strict makes it an error.
+
+
+def test_an_mp4_cut_in_half_is_written_with_the_frames_that_decode_and_reported(tmp_path, clip):
+    faststart = remux(clip, tmp_path / "faststart.mp4", options={"movflags": "faststart"})  # index first, as web video
+    source, target = cut(faststart, tmp_path / "cut.mp4", 0.5), tmp_path / "out.mp4"
+    notes: list[str] = []
+    result = transcode(source, target, lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert 0 < result.frames < 20
+    assert [note for note in notes if "damaged input" in note] == [
+        f"damaged input {source}: only {result.frames} of the 20 frames the container declares were decoded, "
+        f"up to {result.frames * 0.04:.2f} s"
+    ]
+    assert result.damage["frames_declared"] == 20 and result.damage["frames_decoded"] == result.frames
+    assert all(marked_frames(target)) and len(marked_frames(target)) == result.frames
+
+
+def test_an_mkv_cut_in_half_says_where_the_video_ends(tmp_path):
+    whole = tmp_path / "whole.mkv"
+    write_clip(whole, list(range(0, 2000, 40)), audio=True)
+    source, target = cut(whole, tmp_path / "cut.mkv", 0.5), tmp_path / "out.mkv"
+    notes: list[str] = []
+    result = transcode(source, target, lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert len(notes) == 1
+    assert re.search(rf"the video ends at 1\.\d\d s of the 2\.\d\d s the container declares \({result.frames} frames\)", notes[0])
+    assert all(marked_frames(target))
+
+
+def test_undecodable_packets_are_counted_and_their_frames_left_out(tmp_path):
+    whole = tmp_path / "whole.mkv"
+    write_clip(whole, list(range(0, 800, 40)))
+    damaged = remux(whole, tmp_path / "damaged.mkv", lambda index, packet: b"\x00\x00\x01" * 9 if index in (7, 12) else bytes(packet))
+    target = tmp_path / "out.mkv"
+    notes: list[str] = []
+    result = transcode(damaged, target, lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert result.damage["undecodable_packets"] + result.damage["corrupt_frames"] >= 1 or result.frames < 20
+    assert len(notes) == 1 and notes[0].startswith(f"damaged input {damaged}: ")
+    assert all(marked_frames(target)) and len(marked_frames(target)) == result.frames
+
+
+def test_strict_makes_damaged_input_an_error_and_writes_nothing(tmp_path, clip, capsys):
+    source = cut(remux(clip, tmp_path / "fs.mp4", options={"movflags": "faststart"}), tmp_path / "cut.mp4", 0.5)
+    before = files_in(tmp_path)
+    with pytest.raises(RunFailure, match="only .* of the 20 frames .*--strict"):
+        transcode(source, tmp_path / "out.mp4", lambda info: LaggingMarker(), progress=False, strict=True)
+    assert files_in(tmp_path) == before
+
+
+# Full disk, a folder removed mid-run, a file that appears at the target during the run.
+
+
+class Hook(LaggingMarker):
+    """The test processor, calling ``action`` once when frame ``at`` arrives."""
+
+    def __init__(self, at: int, action) -> None:
+        super().__init__()
+        self.at, self.action = at, action
+
+    def push(self, frame, info):
+        if info.index == self.at:
+            self.action()
+        return super().push(frame, info)
+
+
+def noise_clip(path: Path, frames: int = 30) -> Path:
+    """Random 320x240 frames: they do not compress, so CRF 0 writes about 115 KB a frame (3.4 MB)."""
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=25, options={"crf": "0", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (240, 320, 3), np.uint8), format="rgb24")
+            frame.pts = index
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
+def test_a_full_disk_is_one_run_failure_line_and_leaves_nothing(tmp_path):
+    source = noise_clip(tmp_path / "noise.mkv")
+    disk = tmp_path / "disk"
+    with small_disk(disk) as how:
+        with pytest.raises(RunFailure) as caught:
+            transcode(source, disk / "out.mkv", lambda info: LaggingMarker(), encoder=EncoderSettings(crf=0), progress=False)
+        assert caught.value.exit_code == 1
+        assert str(disk / "out.mkv") in str(caught.value)
+        assert ("No space left on device" if how == "tmpfs" else "too large") in str(caught.value)
+        assert files_in(disk) == []
+
+
+def test_the_output_folder_removed_mid_run_is_a_run_failure(tmp_path, clip):
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def remove() -> None:
+        for name in os.listdir(folder):
+            os.unlink(folder / name)
+        folder.rmdir()
+
+    with pytest.raises(RunFailure, match="removed during the run"):
+        transcode(clip, folder / "out.mp4", lambda info: Hook(5, remove), progress=False)
+    assert not folder.exists()
+
+
+def test_a_file_that_appears_at_the_target_during_the_run_is_not_replaced(tmp_path, clip):
+    target = tmp_path / "out.mp4"
+    with pytest.raises(AnonfilterError, match="appeared during the run") as caught:
+        transcode(clip, target, lambda info: Hook(5, lambda: target.write_bytes(b"theirs")), progress=False)
+    assert caught.value.exit_code == 2
+    assert target.read_bytes() == b"theirs" and files_in(tmp_path) == ["in", "out.mp4"]
+    transcode(clip, target, lambda info: Hook(5, lambda: target.write_bytes(b"theirs")), overwrite=True, progress=False)
+    assert all(marked_frames(target)) and len(marked_frames(target)) == 20
+
+
+def test_two_runs_to_one_target_one_wins_the_other_is_refused(tmp_path, clip):
+    target = tmp_path / "out.mp4"
+    both_started = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run() -> None:
+        try:
+            transcode(clip, target, lambda info: Hook(3, both_started.wait), progress=False)
+            outcomes.append("written")
+        except AnonfilterError as error:
+            outcomes.append(f"exit {error.exit_code}")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["exit 2", "written"]
+    assert files_in(tmp_path) == ["in", "out.mp4"] and all(marked_frames(target))
+
+
+def test_stale_temporary_files_of_earlier_runs_are_reported_not_deleted(tmp_path, clip):
+    stale, fresh = tmp_path / ".out.x1y2z3.partial.mp4", tmp_path / ".out.a1b2c3.partial.mp4"
+    for path in (stale, fresh):
+        path.write_bytes(b"left over")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    notes: list[str] = []
+    transcode(clip, tmp_path / "out.mp4", lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert len(notes) == 1 and "1 unfinished output file(s)" in notes[0] and str(stale) in notes[0]
+    assert stale.exists() and fresh.exists()
+
+
+# Signals: SIGTERM and SIGHUP as Ctrl-C.
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_mid_run_leaves_nothing(signum, tmp_path, clip):
+    target = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt), stop_signals_interrupt():
+        transcode(clip, target, lambda info: Hook(5, lambda: os.kill(os.getpid(), signum)), progress=False)
+    assert files_in(tmp_path) == ["in"]
+    assert signal.getsignal(signum) is not None  # the previous handler is back
+
+
+def test_sigterm_to_the_command_exits_143_with_one_line_and_nothing_left(tmp_path):
+    source = tmp_path / "long.mp4"
+    write_clip(source, list(range(0, 40 * 400, 40)), size=(320, 240))
+    process = subprocess.Popen([*ANONFILTER, "-i", str(source), "-o", str(tmp_path / "out.mp4")], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(".partial" in name for name in files_in(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in one_line(err)
+    assert files_in(tmp_path) == ["long.mp4"]
+
+
+# Inputs: paths are paths, URLs only as URLs, standard input and output.
+
+
+def test_a_relative_input_with_a_colon_is_a_path(tmp_path, clip, monkeypatch):
+    (tmp_path / "10:30.mp4").write_bytes(clip.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    transcode("10:30.mp4", "11:00.mkv", lambda info: LaggingMarker(), progress=False)
+    assert len(frame_times(tmp_path / "11:00.mkv")) == 20
+    with pytest.raises(AnonfilterError, match="input file not found: nosuch:x.mp4"):
+        probe("nosuch:x.mp4")
+
+
+def test_only_urls_written_as_urls_are_handed_to_ffmpeg_as_such():
+    assert is_url("https://example.org/a.mp4") and is_url("SRT://host:9000") and is_url("udp://239.0.0.1:1234")
+    assert not is_url("10:30.mp4") and not is_url("concat:a.mp4|b.mp4") and not is_url("file.mp4")
+    assert ffmpeg_location("concat:a.mp4|b.mp4", "pipe:0") == "file:" + os.path.abspath("concat:a.mp4|b.mp4")
+    assert ffmpeg_location("-", "pipe:0") == "pipe:0"
+
+
+@pytest.mark.parametrize("container", ["matroska", "mpegts"])
+def test_anonfilter_sits_in_a_pipe_from_standard_input_to_standard_output(container, tmp_path):
+    source = tmp_path / "in.mkv"
+    write_clip(source, list(range(0, 400, 40)), audio=True)
+    with source.open("rb") as stdin:
+        done = subprocess.run([*ANONFILTER, "-i", "-", "-o", "-", "-f", container, "-q"], stdin=stdin, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    (tmp_path / "out").write_bytes(done.stdout)
+    with av.open(str(tmp_path / "out")) as output:
+        assert output.format.name.startswith(container)
+        assert [stream.type for stream in output.streams] == ["video", "audio"]
+    assert len(frame_times(tmp_path / "out")) == 10
+    assert files_in(tmp_path) == ["in.mkv", "out"]
+
+
+# The command line: usage errors and unexpected errors as one line.
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["chek", "a.mp4", "b.mp4"], "unknown subcommand 'chek'; did you mean 'check'? subcommands: check,"),
+        (["-i", "a.mp4", "-o", "b.mp4", "--methd", "blur"], "did you mean --method?"),
+        (["-i", "-face.mp4", "-o", "b.mp4"], "written as ./-NAME"),
+        (["-o", "b.mp4"], "required: -i/--input"),
+        (["-i", "a.mp4", "-o", "b.mp4", "-f", "nosuch"], None),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(argv, expected, capsys):
+    assert main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    if expected:
+        assert expected in line
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    def broken(args):
+        raise OSError(5, "Input/output error", "/dev/sdz")
+
+    monkeypatch.setattr("anonfilter.commands.plugins.run", broken)  # stands in for a failing disk, which cannot be made here
+    assert main(["plugins"]) == 1
+    assert one_line(capsys.readouterr().err) == "anonfilter: Input/output error: /dev/sdz"
+    assert main(["plugins", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1] == "anonfilter: Input/output error: /dev/sdz"
+
+
+def test_the_report_stores_the_settings_that_ran(tmp_path):
+    source, report = tmp_path / "in.mp4", tmp_path / "run.json"
+    write_clip(source, list(range(0, 200, 40)))
+    assert main(["-i", str(source), "-o", str(tmp_path / "out.mkv"), "-q", "--report", str(report), "--codec", "ffv1"]) == 0
+    run = json.loads(report.read_text())["run"]
+    settings = run["settings"]
+    assert not {"run", "debug", "quiet", "report"} & set(settings)
+    assert settings["detect_every"] == 1 and settings["detection"] == "focused"
+    assert settings["codec"] == "ffv1" and settings["crf"] is None and settings["preset"] is None
+    assert run["input_damage"]["frames_decoded"] == 5 and run["input_damage"]["summary"] is None
