@@ -50,6 +50,8 @@ class EncoderSettings:
         """Encoder options for FFmpeg."""
         if self.codec in X264_FAMILY:
             return {"crf": str(self.crf), "preset": self.preset}
+        if self.codec == "mjpeg":  # limited-range YUV, as the input has it (ffmpeg's -strict unofficial)
+            return {"strict": "unofficial"}
         return {}
 
 
@@ -67,7 +69,7 @@ def output_pixel_format(info: VideoInfo, codec: av.Codec) -> str:
     except (ValueError, IndexError):  # a format FFmpeg does not name (hardware, unknown)
         wanted, depth = "yuv420p", 8
     if supported and wanted not in supported:
-        wanted = "yuv420p10le" if depth > 8 and "yuv420p10le" in supported else "yuv420p"
+        wanted = _closest(supported, depth)
     if _fits(wanted, info.width, info.height):
         return wanted
     full = "yuv444p10le" if depth > 8 else "yuv444p"
@@ -77,6 +79,15 @@ def output_pixel_format(info: VideoInfo, codec: av.Codec) -> str:
             f"(it has no 4:4:4 format); choose another with --codec"
         )
     return full
+
+
+def _closest(supported: list[str], depth: int) -> str:
+    """The encoder's format closest to a ``depth``-bit input: YUV of that depth, then of the other, then its first."""
+    eight, ten = ("yuv420p", "yuv422p", "yuv444p"), ("yuv420p10le", "yuv422p10le", "yuv444p10le")
+    for name in (*ten, *eight) if depth > 8 else (*eight, *ten):
+        if name in supported:
+            return name
+    return supported[0]  # an RGB-only encoder such as libx264rgb
 
 
 def _fits(pixel_format: str, width: int, height: int) -> bool:
@@ -104,6 +115,8 @@ def add_video_stream(
         context.sample_aspect_ratio = source.codec_context.sample_aspect_ratio
     for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
         setattr(context, name, getattr(info, name))
+    if av.VideoFormat(context.pix_fmt).is_rgb:  # an RGB encoder (libx264rgb): say so, or players read it as YUV
+        context.colorspace, context.color_range = 0, 2  # AVCOL_SPC_RGB, AVCOL_RANGE_JPEG
     context.options = settings.options()
     # As the ffmpeg command line does: frame and slice threads allowed, so libx264 uses frame
     # threads. PyAV's default (slice threads only) took 5.2 s against 4.0-4.5 s to encode the

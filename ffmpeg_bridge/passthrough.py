@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Callable
 
@@ -34,7 +35,6 @@ def copy_streams(
     the main video is anonymized.
     """
     copies: dict[int, av.stream.Stream] = {}
-    extension = output.name.rsplit(".", 1)[-1]
     for stream in source.streams:
         if stream.index == video.index:
             continue
@@ -43,15 +43,29 @@ def copy_streams(
         if stream.type not in COPIED_TYPES:
             report(f"left out {label}: only the first video stream is anonymized, and this one could show faces")
             continue
-        try:
-            copy = output.add_stream_from_template(stream)
-        except (ValueError, av.error.FFmpegError):
-            report(f"left out {label}: a .{extension} file cannot hold it (.mkv holds any stream)")
+        if not container_holds(output.format.name, stream):
+            report(f"left out {label}: {output.format.name} files cannot hold it (.mkv holds any stream)")
             continue
+        copy = output.add_stream_from_template(stream)
         copy.metadata.update(stream.metadata)
         copy.disposition = stream.disposition.value
         copies[stream.index] = copy
     return copies
+
+
+def container_holds(format_name: str, stream: av.stream.Stream) -> bool:
+    """Whether a ``format_name`` file can hold a copy of ``stream``: a header with it alone is written to memory.
+
+    Asking the muxer itself catches what a list would miss (a font attachment or an SRT
+    subtitle in MP4, which the muxer refuses only when it writes the header).
+    """
+    try:
+        with av.open(io.BytesIO(), "w", format=format_name) as trial:
+            trial.add_stream_from_template(stream)
+            trial.start_encoding()
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return True
 
 
 def copy_container_properties(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:

@@ -222,7 +222,11 @@ class _Job:
         except OSError as error:
             raise RunFailure(f"cannot write {output_name} ({reason(error)})") from None
         except (ValueError, av.error.FFmpegError) as error:
-            raise AnonfilterError(f"cannot write {output.format.name} output: {error}") from None
+            context = self.encoded_video.codec_context
+            raise AnonfilterError(
+                f"cannot write {info.width}x{info.height} {context.pix_fmt} video with the {context.name} encoder, "
+                f"and the other streams, into {output.format.name} ({reason(error)}); try another --codec or container"
+            ) from None
         self.converter = converter_for(info, self.encoded_video.codec_context.pix_fmt)
         # An RGB frame, plus its decoded I420 copy (half as large) on the fast colour path.
         frame_bytes = info.width * info.height * (9 if isinstance(self.converter, I420Converter) else 6) // 2

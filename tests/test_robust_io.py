@@ -336,3 +336,36 @@ def test_the_report_stores_the_settings_that_ran(tmp_path):
     assert settings["detect_every"] == 1 and settings["detection"] == "focused"
     assert settings["codec"] == "ffv1" and settings["crf"] is None and settings["preset"] is None
     assert run["input_damage"]["frames_decoded"] == 5 and run["input_damage"]["summary"] is None
+
+
+# Streams the output cannot hold, encoders with formats of their own.
+
+
+def test_a_font_attachment_is_left_out_of_an_mp4_with_a_note(tmp_path):
+    source, target = tmp_path / "font.mkv", tmp_path / "out.mp4"
+    write_clip(source, list(range(0, 400, 40)), audio=True, attachment=b"a font")
+    notes: list[str] = []
+    transcode(source, target, lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert len(notes) == 1 and "left out attachment stream #2" in notes[0] and "mp4 files cannot hold it" in notes[0]
+    with av.open(str(target)) as output:
+        assert [stream.type for stream in output.streams] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("codec", ["libx264rgb", "mjpeg", "prores_ks"])
+def test_encoders_without_the_inputs_pixel_format_get_their_closest_one(codec, tmp_path):
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mkv"
+    write_clip(source, list(range(0, 200, 40)))
+    transcode(source, target, lambda info: LaggingMarker(), encoder=EncoderSettings(codec=codec), progress=False)
+    assert marked_frames(target) == [True] * 5
+    with av.open(str(source)) as before, av.open(str(target)) as after:
+        for original, written in zip(before.decode(video=0), after.decode(video=0), strict=True):
+            difference = np.abs(written.to_ndarray(format="rgb24")[16:, 16:].astype(int) - original.to_ndarray(format="rgb24")[16:, 16:])
+            assert difference.mean() < 8  # the colours survive the other format (mjpeg at its default bit rate is lossy)
+
+
+def test_an_encoder_the_container_cannot_hold_is_one_clear_line(tmp_path, capsys):
+    source = tmp_path / "in.mp4"
+    write_clip(source, list(range(0, 200, 40)))
+    assert main(["-i", str(source), "-o", str(tmp_path / "out.mp4"), "--codec", "prores_ks", "-q"]) == 2
+    assert "cannot write prores_ks video into mp4" in one_line(capsys.readouterr().err)
+    assert files_in(tmp_path) == ["in.mp4"]
