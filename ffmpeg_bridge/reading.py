@@ -38,6 +38,8 @@ class InputDamage:
     """Video packets the decoder refused: their frames are missing from the output."""
     corrupt: int = 0
     """Frames the decoder returned but flagged as corrupt (concealed errors); they are anonymized as any other."""
+    unmuxable: int = 0
+    """Packets of other streams (audio, subtitles) left out because the muxer refused them (broken timestamps)."""
     first_problem: Optional[str] = None
     """Where and why the first packet was refused, e.g. ``at 1.20 s: Invalid data found ...``."""
     stopped: Optional[str] = None
@@ -53,6 +55,8 @@ class InputDamage:
             parts.append(f"{self.undecodable} video packets could not be decoded (first {self.first_problem})")
         if self.corrupt:
             parts.append(f"{self.corrupt} frames were decoded with errors concealed")
+        if self.unmuxable:
+            parts.append(f"{self.unmuxable} packets of other streams had timestamps the output cannot take and were left out")
         if self.stopped:
             parts.append(f"reading stopped {self.stopped}")
         if info.frames and info.frames_declared and self.decoded < info.frames - MISSING_FRAMES_TOLERATED:
@@ -68,6 +72,7 @@ class InputDamage:
             "frames_declared": info.frames if info.frames_declared else None,
             "undecodable_packets": self.undecodable,
             "corrupt_frames": self.corrupt,
+            "other_packets_left_out": self.unmuxable,
             "first_problem": self.first_problem,
             "stopped": self.stopped,
             "video_end_seconds": round(self.end, 3),

@@ -58,6 +58,9 @@ flight is fresh memory at the start of a run, which the kernel must fault in and
 QUEUE_BYTES = 64 << 20
 """... and at most about this many bytes of frames (two 4K frames), so memory stays flat for large videos."""
 
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+"""MP4 muxer options for a stream that is written once, front to back (standard output)."""
+
 FrameOut = tuple[Frame, FrameInfo]
 
 
@@ -152,8 +155,10 @@ def transcode(
 
 
 def _open_output(location: str, format_name: str, output_name: str) -> av.container.OutputContainer:
+    """The output container; MP4 and MOV to standard output are fragmented, since a pipe cannot seek back."""
+    options = FRAGMENTED if output_name == STDIO and format_name in ("mp4", "mov") else {}
     with write_errors(output_name):
-        return av.open(location, "w", format=format_name)
+        return av.open(location, "w", format=format_name, options=options)
 
 
 def _check_damage(summary: Optional[str], strict: bool, report: Callable[[str], None]) -> None:
@@ -171,8 +176,13 @@ def write_errors(output_name: str) -> Iterator[None]:
     try:
         yield
     except (av.error.FFmpegError, OSError) as error:
-        where = "standard output" if output_name == STDIO else output_name
-        raise RunFailure(f"cannot write {where} ({reason(error)})") from error
+        raise write_failure(output_name, error) from error
+
+
+def write_failure(output_name: str, error: BaseException) -> RunFailure:
+    """The one line for a failed write to ``output_name`` (a file, or ``-``: standard output)."""
+    where = "standard output" if output_name == STDIO else output_name
+    return RunFailure(f"cannot write {where} ({reason(error)})")
 
 
 @contextlib.contextmanager
@@ -220,7 +230,7 @@ class _Job:
         try:
             output.start_encoding()
         except OSError as error:
-            raise RunFailure(f"cannot write {output_name} ({reason(error)})") from None
+            raise write_failure(output_name, error) from None
         except (ValueError, av.error.FFmpegError) as error:
             context = self.encoded_video.codec_context
             raise AnonfilterError(
@@ -297,6 +307,16 @@ class _Job:
         with self.mux_lock, write_errors(self.output_name):
             self.output.mux(packets)
 
+    def _copy(self, packet: av.Packet) -> None:
+        """Mux a packet of another stream; one whose timestamps the muxer refuses (damaged input) is left out and counted."""
+        try:
+            with self.mux_lock:
+                self.output.mux_one(packet)
+        except OSError as error:
+            raise write_failure(self.output_name, error) from error
+        except (av.error.FFmpegError, ValueError):
+            self.reader.damage.unmuxable += 1
+
     # The three stages.
 
     def _read(self) -> None:
@@ -320,7 +340,7 @@ class _Job:
                     self._hand_decoded(*waiting.popleft(), stamps.next())
             elif item.stream.index in self.copies and item.size:
                 item.stream = self.copies[item.stream.index]
-                self._mux([item])
+                self._copy(item)
             mark = time.perf_counter()
         while waiting:
             self._hand_decoded(*waiting.popleft(), stamps.next())
