@@ -7,12 +7,15 @@ from dataclasses import dataclass
 import av
 import av.container
 import av.video.stream
+from av.codec.context import Flags
 
 from anonfilter.errors import AnonfilterError
 from ffmpeg_bridge.source import VideoInfo
 
 X264_FAMILY = ("libx264", "libx264rgb", "libx265")
 """Encoders that take ``crf`` and ``preset``."""
+FIELD_PROGRESSIVE = 1
+"""FFmpeg's ``AV_FIELD_PROGRESSIVE``; larger values are field orders of interlaced video."""
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
@@ -100,7 +103,7 @@ def _fits(pixel_format: str, width: int, height: int) -> bool:
 def add_video_stream(
     output: av.container.OutputContainer, source: av.video.stream.VideoStream, info: VideoInfo, settings: EncoderSettings
 ) -> av.video.stream.VideoStream:
-    """Add the encoded video stream to ``output``: input's size, display matrix, timing, colours and metadata."""
+    """Add the encoded video stream to ``output``: input's size, display matrix, interlacing, timing, colours, metadata."""
     codec = settings.codec_or_error()
     try:
         stream = output.add_stream(codec.name, rate=source.average_rate or source.guessed_rate or None)
@@ -117,6 +120,9 @@ def add_video_stream(
         setattr(context, name, getattr(info, name))
     if av.VideoFormat(context.pix_fmt).is_rgb:  # an RGB encoder (libx264rgb): say so, or players read it as YUV
         context.colorspace, context.color_range = 0, 2  # AVCOL_SPC_RGB, AVCOL_RANGE_JPEG
+    if info.interlaced or info.field_order > FIELD_PROGRESSIVE:  # encoded as fields, in the input's order
+        context.flags |= Flags.interlaced_dct | Flags.interlaced_me
+        context.field_order = info.field_order
     context.options = settings.options()
     # As the ffmpeg command line does: frame and slice threads allowed, so libx264 uses frame
     # threads. PyAV's default (slice threads only) took 5.2 s against 4.0-4.5 s to encode the

@@ -40,8 +40,9 @@ class VideoInfo:
     the display rotation the file asks for (counter-clockwise degrees: 0, 90, 180 or 270; phones
     store portrait video this way): frames are stored ``width`` x ``height`` and shown turned.
     ``display_matrix`` is the file's whole display matrix (rotation and flips, nine integers as
-    FFmpeg stores them), None when it has none. ``interlaced`` and ``top_field_first`` describe
-    the first frame.
+    FFmpeg stores them), None when it has none. ``interlaced`` says the first frame is
+    interlaced, ``field_order`` is FFmpeg's ``AVFieldOrder`` of the stream (0 unknown, 1
+    progressive, 2 top field first, 3 bottom first, 4 and 5 mixed).
     """
 
     path: str
@@ -60,7 +61,7 @@ class VideoInfo:
     rotation: int = 0
     display_matrix: Optional[tuple[int, ...]] = None
     interlaced: bool = False
-    top_field_first: bool = False
+    field_order: int = 0
     frames_declared: bool = False
 
     @property
@@ -146,7 +147,7 @@ def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream, 
         rotation=round((first.rotation or 0) / 90) % 4 * 90 if matrix else 0,
         display_matrix=matrix,
         interlaced=bool(first.interlaced_frame),
-        top_field_first=bool(getattr(first, "top_field_first", False)),
+        field_order=int(context.field_order),
         frames_declared=declared,
     )
 

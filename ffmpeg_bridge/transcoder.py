@@ -155,8 +155,15 @@ def transcode(
 
 
 def _open_output(location: str, format_name: str, output_name: str) -> av.container.OutputContainer:
-    """The output container; MP4 and MOV to standard output are fragmented, since a pipe cannot seek back."""
-    options = FRAGMENTED if output_name == STDIO and format_name in ("mp4", "mov") else {}
+    """The output container; MP4 and MOV to standard output are fragmented, since a pipe cannot seek back.
+
+    Matroska keeps negative timestamps (AAC priming: the first audio packet of an MP4 starts
+    1024 samples before zero) as ``ffmpeg -c copy`` does; FFmpeg's default would shift every
+    stream, the video included, by that much instead.
+    """
+    options = dict(FRAGMENTED) if output_name == STDIO and format_name in ("mp4", "mov") else {}
+    if format_name == "matroska":
+        options["avoid_negative_ts"] = "disabled"
     with write_errors(output_name):
         return av.open(location, "w", format=format_name, options=options)
 

@@ -279,7 +279,7 @@ def test_only_urls_written_as_urls_are_handed_to_ffmpeg_as_such():
     assert ffmpeg_location("-", "pipe:0") == "pipe:0"
 
 
-@pytest.mark.parametrize("container", ["matroska", "mpegts"])
+@pytest.mark.parametrize("container", ["matroska", "mpegts", "mp4"])
 def test_anonfilter_sits_in_a_pipe_from_standard_input_to_standard_output(container, tmp_path):
     source = tmp_path / "in.mkv"
     write_clip(source, list(range(0, 400, 40)), audio=True)
@@ -369,3 +369,50 @@ def test_an_encoder_the_container_cannot_hold_is_one_clear_line(tmp_path, capsys
     assert main(["-i", str(source), "-o", str(tmp_path / "out.mp4"), "--codec", "prores_ks", "-q"]) == 2
     assert "cannot write prores_ks video into mp4" in one_line(capsys.readouterr().err)
     assert files_in(tmp_path) == ["in.mp4"]
+
+
+def test_aac_priming_is_kept_so_timestamps_match_the_input_to_the_sample(tmp_path, clip):
+    target = tmp_path / "out.mkv"
+    transcode(clip, target, lambda info: LaggingMarker(), progress=False)
+    assert frame_times(target) == pytest.approx(frame_times(clip), abs=1e-6)  # not shifted by the 21 ms of priming
+    with av.open(str(clip)) as before, av.open(str(target)) as after:
+        first_in = next(packet for packet in before.demux(audio=0) if packet.size)
+        first_out = next(packet for packet in after.demux(audio=0) if packet.size)
+        assert float(first_in.pts * first_in.time_base) == pytest.approx(-1024 / 48000)
+        assert float(first_out.pts * first_out.time_base) == pytest.approx(-1024 / 48000, abs=0.001)  # Matroska counts ms
+
+
+def test_interlaced_video_stays_interlaced_in_its_field_order(tmp_path):
+    source, target = tmp_path / "interlaced.mkv", tmp_path / "out.mkv"
+    with av.open(str(source), "w") as output:  # libx264 with interlaced DCT: field-coded, top field first
+        stream = output.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct
+        for index in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), index * 50, np.uint8), format="rgb24")
+            frame.pts = index
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    info = probe(source)
+    assert info.interlaced and info.field_order > 1
+    transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    written = probe(target)
+    assert written.interlaced and written.field_order == info.field_order
+    assert marked_frames(target) == [True] * 4
+
+
+def test_the_whole_display_matrix_is_kept_rotation_and_flip(tmp_path):
+    source, target = tmp_path / "mirrored.mp4", tmp_path / "out.mp4"
+    with av.open(str(source), "w") as output:  # shown turned 90 degrees and mirrored (ffmpeg -display_rotation 90 -display_hflip)
+        stream = output.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.set_display_rotation(90, hflip=True)
+        for index in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), index * 50, np.uint8), format="rgb24")
+            frame.pts = index
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    info = probe(source)
+    transcode(source, target, lambda info: LaggingMarker(), progress=False)
+    assert info.display_matrix is not None and probe(target).display_matrix == info.display_matrix
+    assert probe(target).rotation == 90
