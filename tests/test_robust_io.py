@@ -288,7 +288,7 @@ def test_anonfilter_sits_in_a_pipe_from_standard_input_to_standard_output(contai
     assert done.returncode == 0, done.stderr.decode()
     (tmp_path / "out").write_bytes(done.stdout)
     with av.open(str(tmp_path / "out")) as output:
-        assert output.format.name.startswith(container)
+        assert container in output.format.name.split(",")
         assert [stream.type for stream in output.streams] == ["video", "audio"]
     assert len(frame_times(tmp_path / "out")) == 10
     assert files_in(tmp_path) == ["in.mkv", "out"]
