@@ -1,9 +1,10 @@
 """The output: checked before any work, written to a temporary file, published only on success.
 
-Publishing never replaces a file that appeared at the target during the run unless asked to
-(``overwrite``): the finished file is hard-linked to the target name, which fails when the name
-is taken, and only then is the temporary name removed (``renameat2(RENAME_NOREPLACE)`` where
-the file system has no hard links). ``-`` is standard output: written as it comes, no file.
+The temporary file has no name where the system allows (Linux ``O_TMPFILE``), else a hidden one
+beside the target. Publishing never replaces a file that appeared at the target during the run
+unless asked to (``overwrite``): the finished file is hard-linked to the target name, which
+fails when the name is taken (``renameat2(RENAME_NOREPLACE)`` where the file system has no hard
+links). ``-`` is standard output: written as it comes, no file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ctypes.util
 import errno
 import glob
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -78,19 +80,65 @@ def _same_file(a: Path, b: Path) -> bool:
 
 @contextlib.contextmanager
 def output_location(output_name: str, overwrite: bool, report: Callable[[str], None]) -> Iterator[str]:
-    """Where FFmpeg writes: ``pipe:1`` for ``-``, else a temporary file published to ``output_name`` on success."""
+    """Where FFmpeg writes: ``pipe:1`` for ``-``, else a temporary file published to ``output_name`` on success.
+
+    The temporary file has no name at all where the system allows (``O_TMPFILE``): then nothing
+    is left behind whatever happens, a kill or a folder made read-only included. Elsewhere it
+    is a hidden ``.NAME.RANDOM.partial.EXT`` beside the target (see :func:`partial_file`).
+    """
     if output_name == STDIO:
         yield "pipe:1"
         return
     target = Path(output_name)
     report_stale_partials(target, report)
-    with partial_file(target, overwrite) as temporary:
-        yield ffmpeg_location(str(temporary), "pipe:1")
+    handle = unnamed_file(target.parent)
+    if handle is None:
+        with partial_file(target, overwrite) as temporary:
+            yield ffmpeg_location(str(temporary), "pipe:1")
+        return
+    try:
+        yield f"file:/proc/self/fd/{handle}"
+        with publish_errors(target):
+            _link_unnamed(handle, target, overwrite)
+    finally:
+        os.close(handle)
+
+
+def unnamed_file(folder: Path) -> Optional[int]:
+    """A file descriptor of a new file in ``folder`` that has no name yet (``O_TMPFILE``); None where unsupported."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY, 0o666)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return None
+        raise AnonfilterError(f"cannot write to output folder {folder} ({error.strerror.lower()})") from None
+
+
+def _link_unnamed(handle: int, target: Path, overwrite: bool) -> None:
+    """Give the unnamed file its name: a link that fails if the name is taken; with ``overwrite`` a link, then a rename over it."""
+    source = f"/proc/self/fd/{handle}"
+    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if not overwrite:
+            os.link(source, target.name, dst_dir_fd=folder, follow_symlinks=True)
+            return
+        name = f".{target.stem}.{secrets.token_hex(4)}{PARTIAL}{target.suffix}"
+        os.link(source, name, dst_dir_fd=folder, follow_symlinks=True)
+        try:
+            os.replace(name, target.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            os.unlink(name, dir_fd=folder)
+            raise
+    finally:
+        os.close(folder)
 
 
 @contextlib.contextmanager
 def partial_file(output_path: Path, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary file beside ``output_path`` (same extension); published to it when the block succeeds.
+    """A hidden temporary file beside ``output_path`` (same extension); published to it when the block succeeds.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and the
     exception goes on; ``output_path`` is never touched then. See :func:`publish`.
@@ -105,7 +153,8 @@ def partial_file(output_path: Path, overwrite: bool = False) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
-        publish(temporary, output_path, overwrite)
+        with publish_errors(output_path):
+            publish(temporary, output_path, overwrite)
     except BaseException:
         remove_partial(temporary)
         raise
@@ -123,24 +172,30 @@ def remove_partial(temporary: Path) -> None:
 
 def publish(temporary: Path, target: Path, overwrite: bool) -> None:
     """Give the finished ``temporary`` file the name ``target``; without ``overwrite`` never replace a file there."""
+    if overwrite:
+        os.replace(temporary, target)
+        return
     try:
-        if overwrite:
-            os.replace(temporary, target)
-            return
-        try:
-            os.link(temporary, target)
-        except OSError as error:  # EEXIST goes on; the others: a file system without hard links
-            if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV):
-                raise
-            _rename_noreplace(temporary, target)
-            return
-        temporary.unlink()
+        os.link(temporary, target)
+    except OSError as error:  # EEXIST goes on; the others: a file system without hard links
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV):
+            raise
+        _rename_noreplace(temporary, target)
+        return
+    temporary.unlink()
+
+
+@contextlib.contextmanager
+def publish_errors(target: Path) -> Iterator[None]:
+    """Turn what can go wrong when the finished file gets its name into one line (exit 2 for a taken name, else 1)."""
+    try:
+        yield
     except FileExistsError:
         raise AnonfilterError(
             f"output appeared during the run: {target} (another program or run wrote it); left as it is, use -y to replace it"
         ) from None
     except FileNotFoundError:
-        gone = f"the output folder {target.parent}" if not target.parent.is_dir() else f"the unfinished output {temporary}"
+        gone = f"the output folder {target.parent}" if not target.parent.is_dir() else "the unfinished output"
         raise RunFailure(f"{gone} was removed during the run; nothing was written") from None
     except OSError as error:
         raise RunFailure(f"cannot write {target} ({error.strerror}); nothing was written") from None

@@ -9,15 +9,20 @@ written frame skipped it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import av
 import numpy as np
@@ -190,7 +195,10 @@ def test_the_output_folder_removed_mid_run_is_a_run_failure(tmp_path, clip):
     assert not folder.exists()
 
 
-def test_a_file_that_appears_at_the_target_during_the_run_is_not_replaced(tmp_path, clip):
+@pytest.mark.parametrize("temporary", ["unnamed", "named"])
+def test_a_file_that_appears_at_the_target_during_the_run_is_not_replaced(temporary, tmp_path, clip, monkeypatch):
+    if temporary == "named":  # as on a file system without O_TMPFILE
+        monkeypatch.setattr("ffmpeg_bridge.outputfile.unnamed_file", lambda folder: None)
     target = tmp_path / "out.mp4"
     with pytest.raises(AnonfilterError, match="appeared during the run") as caught:
         transcode(clip, target, lambda info: Hook(5, lambda: target.write_bytes(b"theirs")), progress=False)
@@ -236,6 +244,17 @@ def test_stale_temporary_files_of_earlier_runs_are_reported_not_deleted(tmp_path
 # Signals: SIGTERM and SIGHUP as Ctrl-C.
 
 
+def writing_into(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` has a file in ``folder`` open that has no name yet (or a temporary one)."""
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                path = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if path.startswith(str(folder)) and ("(deleted)" in path or ".partial" in path):
+                    return True
+    return False
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_mid_run_leaves_nothing(signum, tmp_path, clip):
     target = tmp_path / "out.mp4"
@@ -250,7 +269,7 @@ def test_sigterm_to_the_command_exits_143_with_one_line_and_nothing_left(tmp_pat
     write_clip(source, list(range(0, 40 * 400, 40)), size=(320, 240))
     process = subprocess.Popen([*ANONFILTER, "-i", str(source), "-o", str(tmp_path / "out.mp4")], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not any(".partial" in name for name in files_in(tmp_path)) and time.monotonic() < deadline:
+    while not writing_into(process.pid, tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
     process.send_signal(signal.SIGTERM)
@@ -416,3 +435,43 @@ def test_the_whole_display_matrix_is_kept_rotation_and_flip(tmp_path):
     transcode(source, target, lambda info: LaggingMarker(), progress=False)
     assert info.display_matrix is not None and probe(target).display_matrix == info.display_matrix
     assert probe(target).rotation == 90
+
+
+@contextlib.contextmanager
+def as_unprivileged_user(owned: Path) -> Iterator[None]:
+    """Run the block as user 'nobody' when this is root (root writes into any folder whatever its mode); ``owned`` becomes theirs."""
+    if os.geteuid() != 0:
+        yield
+        return
+    nobody = pwd.getpwnam("nobody")
+    os.chown(owned, nobody.pw_uid, nobody.pw_gid)
+    os.setegid(nobody.pw_gid)
+    os.seteuid(nobody.pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.mark.parametrize("temporary", ["unnamed", "named"])
+def test_an_output_folder_made_read_only_mid_run_fails_in_one_line(temporary, tmp_path, capsys, monkeypatch):
+    if temporary == "named":  # a file system without O_TMPFILE (FAT, some network ones), which cannot be mounted here
+        monkeypatch.setattr("ffmpeg_bridge.outputfile.unnamed_file", lambda folder: None)
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # outside pytest's root-only folder, so 'nobody' can reach it
+    try:
+        base.chmod(0o755)
+        source, folder = base / "in.mp4", base / "out"
+        write_clip(source, list(range(0, 400, 40)))
+        folder.mkdir()
+        with as_unprivileged_user(folder), pytest.raises(RunFailure, match=r"out\.mp4 \(Permission denied\); nothing was written"):
+            transcode(source, folder / "out.mp4", lambda info: Hook(3, lambda: folder.chmod(0o555)), progress=False)
+        left, err = files_in(folder), capsys.readouterr().err.strip()
+        if temporary == "unnamed":  # it never had a name: nothing to leave
+            assert left == [] and err == ""
+        else:  # a read-only folder keeps a named file (no one but its owner may remove it): one extra line names it
+            assert len(left) == 1 and left[0].endswith(".partial.mp4")
+            assert err == f"anonfilter: could not remove the unfinished output {folder / left[0]} (Permission denied); delete it by hand"
+    finally:
+        (base / "out").chmod(0o755)
+        shutil.rmtree(base)
