@@ -36,6 +36,8 @@ examples:
   anonfilter -i in.mp4 -o out.mp4 --method pixelate
   anonfilter -i talk.mp4 -o talk_anon.mp4 --keep me.jpg   leave the person in me.jpg visible
   anonfilter plugins                              list installed methods and detectors
+  ffmpeg -i cam.mkv -c copy -f matroska - | anonfilter -i - -o - | ffmpeg -i - -c copy out.mkv
+                                                  in a pipe: standard input to standard output
 
 subcommands (anonfilter SUBCOMMAND --help for each):
   {commands}
