@@ -22,9 +22,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
+import av.video.stream
 import numpy as np
 import pytest
 
@@ -64,6 +65,20 @@ def clip(tmp_path) -> Path:
 # Inputs whose first frame cannot be decoded.
 
 
+def flat_clip(path: Path, frames: int, setup: Callable[[av.video.stream.VideoStream], None]) -> Path:
+    """``frames`` flat grey 96x64 H.264 frames, the stream set up by ``setup`` first (flags, display matrix)."""
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        setup(stream)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), index * 50, np.uint8), format="rgb24")
+            frame.pts = index
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
 def garble_first(index: int, packet: av.Packet) -> bytes:
     return bytes(255 - byte for byte in bytes(packet)) if index == 0 else bytes(packet)
 
@@ -73,16 +88,8 @@ def test_an_input_whose_first_frame_cannot_be_decoded_is_one_line_and_exit_2(cas
     if case == "text_named_jpg":
         source = tmp_path / "x.jpg"
         source.write_text("not a picture\n" * 20)
-    else:  # one keyframe only, and it is garbled: nothing after it decodes either
-        single = tmp_path / "single.mkv"
-        with av.open(str(single), "w") as output:
-            stream = output.add_stream("libx264", rate=25, options={"g": "100"})
-            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-            for index in range(5):
-                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 40, np.uint8), format="rgb24")
-                frame.pts = index
-                output.mux(stream.encode(frame))
-            output.mux(stream.encode(None))
+    else:  # one keyframe only (libx264 makes one every 250 frames), and it is garbled: nothing after it decodes either
+        single = flat_clip(tmp_path / "single.mkv", 5, lambda stream: None)
         source = remux(single, tmp_path / "bad.mkv", garble_first)
     before = files_in(tmp_path)
     assert main(["-i", str(source), "-o", str(tmp_path / "out.mp4"), "-q"]) == 2
@@ -403,15 +410,11 @@ def test_aac_priming_is_kept_so_timestamps_match_the_input_to_the_sample(tmp_pat
 
 def test_interlaced_video_stays_interlaced_in_its_field_order(tmp_path):
     source, target = tmp_path / "interlaced.mkv", tmp_path / "out.mkv"
-    with av.open(str(source), "w") as output:  # libx264 with interlaced DCT: field-coded, top field first
-        stream = output.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+
+    def interlace(stream: av.video.stream.VideoStream) -> None:  # libx264 with interlaced DCT: field-coded
         stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct
-        for index in range(4):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), index * 50, np.uint8), format="rgb24")
-            frame.pts = index
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
+
+    flat_clip(source, 4, interlace)
     info = probe(source)
     assert info.interlaced and info.field_order > 1
     transcode(source, target, lambda info: LaggingMarker(), progress=False)
@@ -422,15 +425,8 @@ def test_interlaced_video_stays_interlaced_in_its_field_order(tmp_path):
 
 def test_the_whole_display_matrix_is_kept_rotation_and_flip(tmp_path):
     source, target = tmp_path / "mirrored.mp4", tmp_path / "out.mp4"
-    with av.open(str(source), "w") as output:  # shown turned 90 degrees and mirrored (ffmpeg -display_rotation 90 -display_hflip)
-        stream = output.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        stream.set_display_rotation(90, hflip=True)
-        for index in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), index * 50, np.uint8), format="rgb24")
-            frame.pts = index
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
+    # Shown turned 90 degrees and mirrored (ffmpeg -display_rotation 90 -display_hflip).
+    flat_clip(source, 3, lambda stream: stream.set_display_rotation(90, hflip=True))
     info = probe(source)
     transcode(source, target, lambda info: LaggingMarker(), progress=False)
     assert info.display_matrix is not None and probe(target).display_matrix == info.display_matrix
