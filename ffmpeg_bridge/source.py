@@ -18,7 +18,7 @@ import av
 import av.container
 import av.video.stream
 
-from anonfilter.errors import AnonfilterError
+from anonfilter.errors import AnonfilterError, RunFailure
 
 STDIO = "-"
 """The name of standard input (``-i -``) and standard output (``-o -``)."""
@@ -94,6 +94,8 @@ def open_input(path: str | os.PathLike[str]) -> tuple[av.container.InputContaine
     try:
         container = av.open(ffmpeg_location(name, "pipe:0"), "r")
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as error:
+        if is_url(name) and isinstance(error, OSError):  # the network, not the file: a failure while running
+            raise RunFailure(f"cannot open {name} ({reason(error)})") from None
         raise AnonfilterError(f"not a video file FFmpeg can read: {name} ({reason(error)})") from None
     videos = [stream for stream in container.streams.video if not _is_cover_art(stream)]
     if not videos:

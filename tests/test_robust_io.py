@@ -303,6 +303,8 @@ def test_only_urls_written_as_urls_are_handed_to_ffmpeg_as_such():
     assert not is_url("10:30.mp4") and not is_url("concat:a.mp4|b.mp4") and not is_url("file.mp4")
     assert ffmpeg_location("concat:a.mp4|b.mp4", "pipe:0") == "file:" + os.path.abspath("concat:a.mp4|b.mp4")
     assert ffmpeg_location("-", "pipe:0") == "pipe:0"
+    with pytest.raises(RunFailure, match=r"cannot open http://127\.0\.0\.1:9/a\.mp4 \(Connection refused\)"):
+        probe("http://127.0.0.1:9/a.mp4")  # nothing listens on the discard port here: a network failure, exit 1
 
 
 @pytest.mark.parametrize("container", ["matroska", "mpegts", "mp4"])
