@@ -187,9 +187,15 @@ def write_errors(output_name: str) -> Iterator[None]:
 
 
 def write_failure(output_name: str, error: BaseException) -> RunFailure:
-    """The one line for a failed write to ``output_name`` (a file, or ``-``: standard output)."""
+    """The one line for a failed write to ``output_name`` (a file, or ``-``: standard output).
+
+    A system error (full disk, I/O, a closed pipe) is named as such; any other error is the
+    muxer refusing what it was given, which only damaged input makes it do.
+    """
     where = "standard output" if output_name == STDIO else output_name
-    return RunFailure(f"cannot write {where} ({reason(error)})")
+    if isinstance(error, OSError):
+        return RunFailure(f"cannot write {where} ({reason(error)})")
+    return RunFailure(f"cannot write {where}: the muxer refused a packet ({reason(error)}); the input may be damaged")
 
 
 @contextlib.contextmanager
