@@ -30,6 +30,7 @@ import numpy as np
 from anonfilter.detection.centerface import CenterFace
 from anonfilter.errors import AnonfilterError
 from anonfilter.types import Detections, Frame
+from ffmpeg_bridge.source import ffmpeg_location
 
 SSIM_THRESHOLD = 0.85
 """A face whose :func:`face_similarity` is at least this is still structurally the same."""
@@ -164,7 +165,7 @@ def _open(path: "str | Path", role: str) -> av.container.InputContainer:
     if not path.is_file():
         raise AnonfilterError(f"{role} not found: {path}")
     try:
-        container = av.open(str(path))
+        container = av.open(ffmpeg_location(str(path), "pipe:0"))  # a path, even with a colon in its name
     except av.FFmpegError as error:
         raise AnonfilterError(f"{role} is not a readable video: {path} ({error})") from None
     if not container.streams.video:
