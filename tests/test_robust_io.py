@@ -188,6 +188,15 @@ def test_a_full_disk_is_one_run_failure_line_and_leaves_nothing(tmp_path):
         assert files_in(disk) == []
 
 
+def test_a_full_disk_through_the_command_is_exit_1_and_one_line(tmp_path, capsys):
+    source = noise_clip(tmp_path / "noise.mkv")
+    disk = tmp_path / "disk"
+    with small_disk(disk):
+        assert main(["-i", str(source), "-o", str(disk / "out.mkv"), "--crf", "0", "-q"]) == 1
+        assert one_line(capsys.readouterr().err).startswith(f"anonfilter: cannot write {disk / 'out.mkv'} (")
+        assert files_in(disk) == []
+
+
 def test_the_output_folder_removed_mid_run_is_a_run_failure(tmp_path, clip):
     folder = tmp_path / "out"
     folder.mkdir()
