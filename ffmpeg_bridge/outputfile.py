@@ -110,28 +110,59 @@ def unnamed_file(folder: Path) -> Optional[int]:
     if flag is None or not os.path.isdir("/proc/self/fd"):
         return None
     try:
-        return os.open(folder, flag | os.O_WRONLY, 0o666)
+        handle = os.open(folder, flag | os.O_WRONLY, 0o666)
     except OSError as error:
         if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
             return None
         raise AnonfilterError(f"cannot write to output folder {folder} ({error.strerror.lower()})") from None
+    if not _can_be_named(folder, flag):  # found out now, not after the whole run
+        os.close(handle)
+        return None
+    return handle
+
+
+def _can_be_named(folder: Path, flag: int) -> bool:
+    """Whether an unnamed file in ``folder`` can be given a name (tried on a throwaway one; some sandboxes refuse)."""
+    name = f".anonfilter-probe-{secrets.token_hex(4)}"
+    try:
+        with _folder(folder) as folder_fd:
+            probe = os.open(folder, flag | os.O_WRONLY, 0o600)
+            try:
+                _give_name(probe, folder_fd, name)
+            finally:
+                os.close(probe)
+            os.unlink(name, dir_fd=folder_fd)
+    except OSError:
+        return False
+    return True
 
 
 def _link_unnamed(handle: int, target: Path, overwrite: bool) -> None:
     """Give the unnamed file its name: a link that fails if the name is taken; with ``overwrite`` a link, then a rename over it."""
-    source = f"/proc/self/fd/{handle}"
-    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
+    with _folder(target.parent) as folder:
         if not overwrite:
-            os.link(source, target.name, dst_dir_fd=folder, follow_symlinks=True)
+            _give_name(handle, folder, target.name)
             return
         name = f".{target.stem}.{secrets.token_hex(4)}{PARTIAL}{target.suffix}"
-        os.link(source, name, dst_dir_fd=folder, follow_symlinks=True)
+        _give_name(handle, folder, name)
         try:
             os.replace(name, target.name, src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
             os.unlink(name, dir_fd=folder)
             raise
+
+
+def _give_name(handle: int, folder: int, name: str) -> None:
+    """``linkat`` through ``/proc``, following the link to the open file (``os.link`` without a ``dir_fd`` would not)."""
+    os.link(f"/proc/self/fd/{handle}", name, dst_dir_fd=folder, follow_symlinks=True)
+
+
+@contextlib.contextmanager
+def _folder(path: Path) -> Iterator[int]:
+    """A file descriptor of the folder ``path``, closed after the block."""
+    folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield folder
     finally:
         os.close(folder)
 

@@ -10,6 +10,7 @@ written frame skipped it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pwd
@@ -222,6 +223,17 @@ def test_a_file_that_appears_at_the_target_during_the_run_is_not_replaced(tempor
     assert target.read_bytes() == b"theirs" and files_in(tmp_path) == ["in", "out.mp4"]
     transcode(clip, target, lambda info: Hook(5, lambda: target.write_bytes(b"theirs")), overwrite=True, progress=False)
     assert all(marked_frames(target)) and len(marked_frames(target)) == 20
+
+
+def test_where_an_unnamed_file_cannot_be_named_the_hidden_temporary_file_is_used(tmp_path, clip, monkeypatch):
+    def refuse(handle: int, folder: int, name: str) -> None:  # as in sandboxes that refuse linkat through /proc
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr("ffmpeg_bridge.outputfile._give_name", refuse)
+    seen: list[list[str]] = []
+    transcode(clip, tmp_path / "out.mp4", lambda info: Hook(3, lambda: seen.append(files_in(tmp_path))), progress=False)
+    assert len(seen[0]) == 2 and seen[0][0].startswith(".out.") and seen[0][0].endswith(".partial.mp4")
+    assert files_in(tmp_path) == ["in", "out.mp4"] and all(marked_frames(tmp_path / "out.mp4"))
 
 
 def test_two_runs_to_one_target_one_wins_the_other_is_refused(tmp_path, clip):
