@@ -76,6 +76,7 @@ class Anonymizer:
         recorder: Optional[FrameRecorder] = None,
         detect_every: int = 1,
         focused: bool = False,
+        looks_ahead: bool = True,
     ) -> None:
         if detect_every < 1:
             raise ValueError("detect_every must be >= 1")
@@ -88,6 +89,10 @@ class Anonymizer:
         self.recorder = recorder
         self.detect_every = detect_every
         """The detector runs on every n-th frame; the tracker fills the frames in between."""
+        self.looks_ahead = looks_ahead
+        """The tracker holds frames back (files, delayed live), so the frames after a detector
+        run may wait for its result while the detector runs in a thread of its own. False for a
+        live tracker without delay: each frame comes back from ``push`` at once."""
         self.focus = FocusedDetection(detector) if focused else None
         """Focused detection: the overview, crops around the tracker's small faces and a patrol
         tile instead of the whole frame at full resolution (see :mod:`anonfilter.detection.focus`)."""
@@ -113,7 +118,7 @@ class Anonymizer:
         last frame, which only it knows to be the last, so a face that appears after the last
         regular detector run is not missed.
         """
-        if info.live or self.detect_every == 1:
+        if not self.looks_ahead or self.detect_every == 1:
             detections = self._detect(frame, self._expected()) if info.index % self.detect_every == 0 else None
             return self._finish(self._track(frame, info, detections))
         finished: FinishedFrames = []

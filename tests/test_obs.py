@@ -250,6 +250,7 @@ def test_command_and_script_agree_on_names() -> None:
     assert constants["SETTING_METHOD_REQUEST"] == command.METHOD_SETTING
     assert constants["SETTING_STATUS"] == command.STATUS_SETTING
     assert constants["SETTING_RUN_REQUEST"] == command.RUN_SETTING
+    assert constants["SETTING_DELAY_REQUEST"] == command.DELAY_SETTING
 
 
 def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
@@ -342,7 +343,8 @@ def test_raw_source_put_on_program_is_hidden(anonymizing: OBSControl) -> None:
 def test_method_switch_and_panic(anonymizing: OBSControl) -> None:
     """A method switch reaches the engine; the panic hotkey blacks out the whole output and back."""
     anonymizing.set_method("solid")
-    assert anonymizing.wait_for("engine_message", "running, method solid", timeout=10).get("method") == "solid"
+    switched = anonymizing.wait_until(lambda script: script.get("engine_message", "").startswith("running, method solid"), 10)
+    assert switched.get("method") == "solid"
     anonymizing.toggle_panic()
     assert anonymizing.wait_for("output", "panic: whole frame obscured", timeout=5)["panic"] is True
     time.sleep(0.3)
