@@ -158,7 +158,8 @@ class LiveEngine:
         self._out = np.frombuffer(bridge.data(OUT), np.uint8).reshape(bridge.height, bridge.width, 4)
         self._method_seq = int(bridge.get("method_seq"))
         self._stamps: dict[int, Captured] = {}
-        self._count = 0
+        self._last_index = -1
+        self._first_ns: Optional[int] = None
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None) -> None:
         """Process frames until ``stop`` is set, ``max_frames`` are done, or the script is gone."""
@@ -185,8 +186,7 @@ class LiveEngine:
     def process(self, captured: Captured) -> None:
         """Anonymize one frame and write every frame the pipeline finishes into ``OUT``."""
         started = time.perf_counter()
-        index = self._count
-        self._count += 1
+        index = self._index(captured.capture_ns)
         self._stamps[index] = captured
         info = FrameInfo(index, captured.capture_ns / 1e9, self.bridge.width, self.bridge.height, live=True)
         for frame, done in self.anonymizer.push(captured.frame, info):
@@ -201,6 +201,18 @@ class LiveEngine:
         elapsed = time.perf_counter() - started
         self.latencies_ms.append(elapsed * 1000)
         self.bridge.set("latency_us", int(elapsed * 1e6))
+
+    def _index(self, capture_ns: int) -> int:
+        """The pipeline's index of a frame. Without lookahead, frames are counted. With it (``--delay``)
+        the index is the frame's capture time in frames of the nominal rate, so frames the engine
+        skipped leave gaps and the lookahead lasts the delay in time, however many frames arrive."""
+        if self._first_ns is None:
+            self._first_ns = capture_ns
+        index = self._last_index + 1
+        if self.anonymizer.looks_ahead:
+            index = max(index, round((capture_ns - self._first_ns) * self.source.fps / 1e9))
+        self._last_index = index
+        return index
 
     def release(self) -> None:
         """Drop the engine's view of the bridge's output slot (the bridge can be unmapped only then)."""
