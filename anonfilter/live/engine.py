@@ -196,7 +196,7 @@ class LiveEngine:
             )
             self.output_delays_ms.append((time.monotonic_ns() - stamp.capture_ns) / 1e6)
             if self.recorder is not None:
-                self.recorder.write(frame, stamp.capture_ns)
+                self.recorder.write(frame, stamp.index)
             self.bridge.set("frames_done", int(self.bridge.get("frames_done")) + 1)
         elapsed = time.perf_counter() - started
         self.latencies_ms.append(elapsed * 1000)

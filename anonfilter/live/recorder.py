@@ -1,8 +1,10 @@
 """``anonfilter live --record OUT``: a video file of exactly the frames the engine publishes.
 
 Every frame the engine writes into the bridge's output slot is also encoded here, in the same
-order, with its capture time as its timestamp (so skipped camera frames show as longer frames).
-A live output can then be audited like a file (``anonfilter check``, the live benchmark). The
+order, timed by its source frame number (camera frames the engine skipped show as longer
+frames, and a recording of a video file played as a camera lines up with the file frame by
+frame). A live output can then be audited like a file (``anonfilter check``, the live
+benchmark). The
 file is written beside ``OUT`` under a temporary name and renamed when the engine stops; every
 frame in it had been anonymized, so a recording cut short by an error is still kept.
 """
@@ -23,7 +25,7 @@ from ffmpeg_bridge import EncoderSettings
 from ffmpeg_bridge.outputfile import container_format
 
 TIME_BASE = Fraction(1, 1000)
-"""Timestamps in milliseconds of capture time since the first recorded frame."""
+"""Timestamps in milliseconds since the first recorded frame, from the source's frame numbers."""
 
 
 class LiveRecorder:
@@ -52,15 +54,16 @@ class LiveRecorder:
         self._stream.time_base = TIME_BASE
         self._stream.codec_context.time_base = TIME_BASE
         self._stream.codec_context.options = encoder.options()
-        self._first_ns: int | None = None
+        self.fps = fps
+        self._first_index: int | None = None
         self._last_pts = -1
         self.frames = 0
 
-    def write(self, frame: Frame, capture_ns: int) -> None:
-        """Encode one published RGB frame captured at ``capture_ns`` (``time.monotonic_ns``)."""
-        if self._first_ns is None:
-            self._first_ns = capture_ns
-        pts = max(self._last_pts + 1, round((capture_ns - self._first_ns) / 1e6))
+    def write(self, frame: Frame, source_index: int) -> None:
+        """Encode one published RGB frame, the source's frame number ``source_index``."""
+        if self._first_index is None:
+            self._first_index = source_index
+        pts = max(self._last_pts + 1, round((source_index - self._first_index) * 1000 / self.fps))
         self._last_pts = pts
         video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
         video_frame.pts, video_frame.time_base = pts, TIME_BASE
