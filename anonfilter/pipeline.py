@@ -76,6 +76,7 @@ class Anonymizer:
         recorder: Optional[FrameRecorder] = None,
         detect_every: int = 1,
         focused: bool = False,
+        looks_ahead: bool = True,
     ) -> None:
         if detect_every < 1:
             raise ValueError("detect_every must be >= 1")
@@ -88,6 +89,10 @@ class Anonymizer:
         self.recorder = recorder
         self.detect_every = detect_every
         """The detector runs on every n-th frame; the tracker fills the frames in between."""
+        self.looks_ahead = looks_ahead
+        """The tracker holds frames back (files, delayed live), so the frames after a detector
+        run may wait for its result while the detector runs in a thread of its own. False for a
+        live tracker without delay: each frame comes back from ``push`` at once."""
         self.focus = FocusedDetection(detector) if focused else None
         """Focused detection: the overview, crops around the tracker's small faces and a patrol
         tile instead of the whole frame at full resolution (see :mod:`anonfilter.detection.focus`)."""
@@ -98,6 +103,8 @@ class Anonymizer:
         self._waiting: list[FrameOut] = []
         """Files with detection on every n-th frame: the frames since the latest detector run began,
         held until its result is in (it runs in :attr:`_detecting`'s thread meanwhile)."""
+        self._next_detection = 0
+        """The first frame index of the next block of ``detect_every`` frames (its first frame pushed is searched)."""
         self._detecting: Optional[Future[Detections]] = None
         self._detector_thread: Optional[ThreadPoolExecutor] = None
         self._changed: dict[int, tuple[Region, ...]] = {}
@@ -113,11 +120,11 @@ class Anonymizer:
         last frame, which only it knows to be the last, so a face that appears after the last
         regular detector run is not missed.
         """
-        if info.live or self.detect_every == 1:
-            detections = self._detect(frame, self._expected()) if info.index % self.detect_every == 0 else None
+        if not self.looks_ahead or self.detect_every == 1:
+            detections = self._detect(frame, self._expected()) if self._detector_frame(info.index) else None
             return self._finish(self._track(frame, info, detections))
         finished: FinishedFrames = []
-        if info.index % self.detect_every == 0:
+        if self._detector_frame(info.index):
             finished = self._catch_up()
             if self._detector_thread is None:
                 self._detector_thread = ThreadPoolExecutor(1, thread_name_prefix="anonfilter-detect")
@@ -126,6 +133,14 @@ class Anonymizer:
             return self._finish(self._track(frame, info, None))
         self._waiting.append((frame, info))
         return self._finish(finished)  # anonymizing these overlaps the detector run just started
+
+    def _detector_frame(self, index: int) -> bool:
+        """True when the detector runs on frame ``index``: the first frame pushed in each block of
+        ``detect_every`` indices (every n-th frame; a live stream's indices may skip frames)."""
+        if index < self._next_detection:
+            return False
+        self._next_detection = (index // self.detect_every + 1) * self.detect_every
+        return True
 
     def flush(self) -> list[FrameOut]:
         """End of stream: anonymize and return every frame still held back."""

@@ -43,6 +43,8 @@ METHODS = ("blur", "pixelate", "solid")
 SETTING_METHOD_REQUEST = "anonfilter_method"
 """Key in the output source's settings: ``anonfilter obs method NAME`` sets it over obs-websocket."""
 SETTING_RUN_REQUEST = "anonfilter_run"
+SETTING_DELAY_REQUEST = "anonfilter_delay"
+"""Set by ``anonfilter obs delay SECONDS``: the delay to restart the engine with."""
 """Key in the output source's settings: ``anonfilter obs start|stop`` sets it to ``ACTION:NONCE``."""
 SETTING_STATUS = "anonfilter_status"
 """Key in the output source's settings where the script publishes its status (JSON) for ``anonfilter obs status``."""
@@ -191,6 +193,8 @@ class Session:
             command += ["--camera", config["camera"]]
         if config["keep"]:
             command += ["--keep", config["keep"]]
+        if config["delay_s"] > 0:
+            command += ["--delay", "%g" % config["delay_s"]]
         command += shlex.split(config["extra"], posix=os.name != "nt")
         log("starting engine: " + " ".join(command))
         try:
@@ -200,7 +204,8 @@ class Session:
             self.bridge.close()
             self.bridge.unlink()
             raise
-        self.gate = OutputGate(config["max_delay_ms"])
+        # frames are expected that much later with a delay: lateness counts from the delayed deadline
+        self.gate = OutputGate(config["max_delay_ms"] + 1000 * config["delay_s"])
         self.worker = threading.Thread(target=self._feed_output, name="anonfilter-output", daemon=True)
         self.worker.start()
         self.readback = None
@@ -263,6 +268,7 @@ class Session:
             "panic": self.panic,
             "mode": self.config["mode"],
             "method": self.config["method"],
+            "protection": self.protection(),
             "engine": state if code is None else "exited with code %d" % code,
             "engine_message": self.bridge.get("message") or self.last_log_line(),
             "engine_frames": int(self.bridge.get("frames_done")),
@@ -270,6 +276,13 @@ class Session:
             "capture_to_output_ms": round(sorted(self.delays_ms)[len(self.delays_ms) // 2], 1) if self.delays_ms else None,
             "size": "%dx%d" % (self.bridge.width, self.bridge.height),
         }
+
+    def protection(self):
+        """What the output protects: the delay, or without one the smallest face the engine finds."""
+        if self.config["delay_s"] > 0:
+            return "delay %g s: faces covered from their first frame" % self.config["delay_s"]
+        message = str(self.bridge.get("message"))
+        return next((part for part in message.split("; ") if part.startswith("no delay")), "no delay")
 
     def last_log_line(self):
         """The engine's last line of output (its error, when it failed to start)."""
@@ -341,6 +354,7 @@ class Script:
             "command": get_string("command") or shutil.which("anonfilter") or "",
             "extra": get_string("extra"),
             "max_delay_ms": obs.obs_data_get_int(self.settings, "max_delay_ms"),
+            "delay_s": max(0.0, obs.obs_data_get_double(self.settings, "delay_s")),
             "autostart": obs.obs_data_get_bool(self.settings, "autostart"),
         }
 
@@ -444,6 +458,13 @@ class Script:
                 self.error = "stopped"  # and no autostart until started again
                 if action == "start":
                     self.start()
+            delay = obs.obs_data_get_string(source_settings, SETTING_DELAY_REQUEST)
+            if delay and float(delay) != config["delay_s"]:
+                obs.obs_data_set_double(self.settings, "delay_s", float(delay))
+                log("delay set to %s s over obs-websocket; restarting the engine" % delay)
+                if self.session is not None:
+                    self.stop()
+                    self.start()
             requested = obs.obs_data_get_string(source_settings, SETTING_METHOD_REQUEST)
             if requested and self.session is not None and requested != self.session.config["method"]:
                 self.session.config["method"] = requested
@@ -486,6 +507,7 @@ def script_defaults(settings):
     obs.obs_data_set_default_string(settings, "camera", "0")
     obs.obs_data_set_default_string(settings, "method", "blur")
     obs.obs_data_set_default_int(settings, "max_delay_ms", 500)
+    obs.obs_data_set_default_double(settings, "delay_s", 0.0)
     obs.obs_data_set_default_bool(settings, "autostart", False)
 
 
@@ -529,7 +551,10 @@ def script_properties():
     obs.obs_properties_add_path(props, "keep", "Keep visible (photo of you)", obs.OBS_PATH_FILE, "Images (*.jpg *.jpeg *.png)", None)
     obs.obs_properties_add_path(props, "command", "anonfilter command", obs.OBS_PATH_FILE, "", None)
     obs.obs_properties_add_text(props, "extra", "Extra engine options", obs.OBS_TEXT_DEFAULT)
-    obs.obs_properties_add_int(props, "max_delay_ms", "Obscure when the engine is later than (ms)", 50, 10000, 50)
+    obs.obs_properties_add_float(
+        props, "delay_s", "Delay for full protection (s; 0: none, 1-2: faces hidden from their first frame)", 0.0, 10.0, 0.5
+    )
+    obs.obs_properties_add_int(props, "max_delay_ms", "Obscure when the engine is later than (ms, after the delay)", 50, 10000, 50)
     obs.obs_properties_add_bool(props, "autostart", "Start with OBS")
     obs.obs_properties_add_button(props, "start", "Start / restart", _on_start)
     obs.obs_properties_add_button(props, "stop", "Stop", _on_stop)

@@ -16,8 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from anonfilter.live.engine import LiveEngine, build_live_anonymizer
-from anonfilter.live.sources import BridgeSource
+from anonfilter.errors import AnonfilterError
+from anonfilter.live.engine import LiveEngine, build_live_anonymizer, default_live_options, delayed_options, protection
+from anonfilter.live.recorder import LiveRecorder
+from anonfilter.live.sources import BridgeSource, Captured
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections
 from obs_script.bridge import FAILED, IN, OUT, RUNNING, STARTING, Bridge, OutputGate, Stamp, black_frame
@@ -320,7 +322,7 @@ def test_script_output_shows_only_fresh_engine_frames(script, tmp_path: Path) ->
     idle_engine = tmp_path / "engine"
     idle_engine.write_text("#!/bin/sh\nexec sleep 60\n")
     idle_engine.chmod(0o755)
-    config = {"mode": "camera", "camera": "0", "method": "blur", "keep": "", "command": str(idle_engine), "extra": "", "max_delay_ms": 1000}
+    config = {"mode": "camera", "camera": "0", "method": "blur", "keep": "", "command": str(idle_engine), "extra": "", "max_delay_ms": 1000, "delay_s": 0.0}
     session = module.Session(config, "output", None, False)
     black = black_frame(WIDTH, HEIGHT)
     engine_side = Bridge.open(session.bridge.path)
@@ -355,3 +357,89 @@ def test_script_output_shows_only_fresh_engine_frames(script, tmp_path: Path) ->
     finally:
         engine_side.close()
         session.stop()
+
+
+class LateDetector:
+    """The real detector, blind for its first ``misses`` runs: a face the detector finds late."""
+
+    def __init__(self, detector: object, misses: int) -> None:
+        self.detector = detector
+        self.misses = misses
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """Nothing for the first runs, then the real detector's faces."""
+        if self.misses > 0:
+            self.misses -= 1
+            return Detections.empty()
+        return self.detector.detect(frame)
+
+
+def run_engine_on(bridge: Bridge, frames: list[np.ndarray], delay: float, misses: int, record: Path) -> list[np.ndarray]:
+    """Feed ``frames`` (BGRA) through a live engine at 25 fps, recording what it shows; returns the recording as RGB."""
+    host = PluginHost()
+    args = default_live_options()
+    args.delay = delay
+    anonymizer = build_live_anonymizer(args, 25.0, host, frame_size=(WIDTH, HEIGHT))
+    late = LateDetector(anonymizer.detector, misses)
+    anonymizer.detector = late
+    if anonymizer.focus is not None:
+        anonymizer.focus.detector = late
+    opened = Bridge.open(bridge.path)
+    recorder = LiveRecorder(record, WIDTH, HEIGHT, 25.0)
+    engine = LiveEngine(opened, BridgeSource(opened, 25), anonymizer, host, report=lambda message: None, recorder=recorder)
+    for index, frame in enumerate(frames):
+        engine.process(Captured(cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB), index, 1_000_000 + index * 40_000_000))
+    last_out = cv2.cvtColor(np.frombuffer(opened.data(OUT), np.uint8).reshape(HEIGHT, WIDTH, 4), cv2.COLOR_BGRA2RGB)
+    recorder.close()
+    engine.release()
+    close(engine)
+    with av.open(str(record)) as container:
+        recorded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert np.abs(recorded[-1].astype(int) - last_out).mean() < 2, "the recording holds what the output showed"
+    return recorded
+
+
+def face_changes(frames: list[np.ndarray], recorded: list[np.ndarray]) -> list[float]:
+    """Mean change of the face region (the clip's face, as found in the raw frame) per recorded frame."""
+    detector = PluginHost().create_detector("centerface")
+    changes = []
+    for raw, shown in zip(frames, recorded):
+        rgb = cv2.cvtColor(raw, cv2.COLOR_BGRA2RGB)
+        faces = detector.detect(rgb)
+        x0, y0, x1, y1 = faces.boxes[int(np.argmax(faces.scores))].astype(int)
+        changes.append(float(np.abs(shown[y0:y1, x0:x1].astype(int) - rgb[y0:y1, x0:x1]).mean()))
+    return changes
+
+
+def test_delayed_engine_covers_a_face_from_its_first_frame(bridge: Bridge, tmp_path: Path) -> None:
+    """With --delay, a face the detector finds only on the 7th frame is hidden from the 1st; without, it is shown."""
+    frames = clip_frames(22)
+    delayed = run_engine_on(bridge, frames, delay=0.5, misses=6, record=tmp_path / "delayed.mkv")
+    assert len(delayed) == len(frames) - round(0.5 * 25), "frames are held back for the delay"
+    assert min(face_changes(frames, delayed)) > 8, "every shown frame has the face anonymized"
+    immediate = run_engine_on(bridge, frames[:10], delay=0.0, misses=6, record=tmp_path / "immediate.mkv")
+    assert len(immediate) == 10, "without a delay every frame is shown at once"
+    changes = face_changes(frames, immediate)
+    assert max(changes[:6]) < 3 < 8 < min(changes[6:]), "without a delay a face found late is shown until then"
+
+
+def test_delay_options() -> None:
+    """The delay is spent on the detector interval and the lookahead; too short a delay is refused."""
+    args = default_live_options()
+    args.delay = 2.0
+    options = delayed_options(args, 30.0, (1920, 1080))
+    assert options.detect_every == 4 and options.max_gap == pytest.approx(55 / 30) and options.extend[0] == 0.4
+    args.delay = 0.1
+    with pytest.raises(AnonfilterError, match="too short at 30 fps: at least 0.20 s"):
+        delayed_options(args, 30.0, (1920, 1080))
+
+
+def test_protection_says_what_is_protected() -> None:
+    """Without a delay the smallest face follows from the detector's resolution; with one, the delay."""
+    args = default_live_options()
+    assert protection(args, 1920, 1080) == "no delay: faces from 36 px"
+    assert protection(args, 1280, 720) == "no delay: faces from 24 px"
+    args.detector_option = ["resolution=1280"]
+    assert protection(args, 1920, 1080) == "no delay: faces from 18 px"
+    args.delay = 1.5
+    assert protection(args, 1920, 1080) == "delay 1.5 s: faces covered from their first frame"

@@ -32,7 +32,7 @@ import pytest
 from PIL import Image
 
 from anonfilter.audit import REFERENCE_THRESHOLD, SSIM_THRESHOLD, face_similarity, ssim
-from anonfilter.commands.obs import OUTPUT_NAME, OBSControl
+from anonfilter.commands.obs import OUTPUT_NAME, OBSControl, delay_active
 from anonfilter.detection.centerface import CenterFace
 from tests.data import shared_path
 
@@ -250,10 +250,16 @@ def test_command_and_script_agree_on_names() -> None:
     assert constants["SETTING_METHOD_REQUEST"] == command.METHOD_SETTING
     assert constants["SETTING_STATUS"] == command.STATUS_SETTING
     assert constants["SETTING_RUN_REQUEST"] == command.RUN_SETTING
+    assert constants["SETTING_DELAY_REQUEST"] == command.DELAY_SETTING
 
 
 def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
     """In output screenshots the face is not structurally the clip's face (as `anonfilter check` judges it); the rest is the clip."""
+    assert_output_anonymized(anonymizing, stamped_clip)
+
+
+def assert_output_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> None:
+    """Checks three output screenshots against the clip's frames of the same counter."""
     detector = CenterFace(threshold=REFERENCE_THRESHOLD, precision="fp32")  # the reference of `anonfilter check`
     checked = 0
     for _ in range(20):
@@ -278,26 +284,27 @@ def test_output_faces_are_anonymized(anonymizing: OBSControl, stamped_clip: Path
     assert checked >= 2, "could not read the frame counter from the output"
 
 
-def test_added_delay_in_frames(anonymizing: OBSControl, capsys: pytest.CaptureFixture) -> None:
-    """Prints the delay between the raw clip and the output, from screenshots of a scene showing both.
+def measure_added_delay(control: OBSControl, outputs: int = 10, seconds: float = 20) -> dict[str, float]:
+    """The delay between the raw clip and the output, from screenshots of a scene showing both.
 
     The delay of an output frame is read when it first appears: the raw clip's counter minus the
-    output's counter in that screenshot. It includes the engine's processing time, which on this
-    shared 2-core machine (with OBS rendering in software) is several frames by itself.
+    output's counter in that screenshot. Returns its median, min and max in frames, the
+    screenshot interval in frames, and medians of the engine's processing time, the read-back
+    to push time inside OBS (ms) and OBS's rendering rate.
     """
     first_seen: dict[int, int] = {}
     seen_at_start = None
     intervals = []
     latencies, inside, render_fps = [], [], []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + seconds
     last = time.monotonic()
-    while len(first_seen) < 10 and time.monotonic() < deadline:
+    while len(first_seen) < outputs and time.monotonic() < deadline:
         if len(intervals) % 4 == 0:
-            script = anonymizing.status()["script"]
+            script = control.status()["script"]
             latencies.append(float(script.get("engine_latency_ms") or 0.0))
             inside.append(float(script.get("capture_to_output_ms") or 0.0))
-            render_fps.append(float(anonymizing.request("GetStats")["activeFps"]))
-        shot = screenshot(anonymizing, "compare", 640, "jpg")  # small and fast: sampling is finer
+            render_fps.append(float(control.request("GetStats")["activeFps"]))
+        shot = screenshot(control, "compare", 640, "jpg")  # small and fast: sampling is finer
         now = time.monotonic()
         intervals.append(now - last)
         last = now
@@ -308,23 +315,59 @@ def test_added_delay_in_frames(anonymizing: OBSControl, capsys: pytest.CaptureFi
             seen_at_start = out  # shown since before we looked: its first appearance is unknown
         elif out != seen_at_start and out not in first_seen:
             first_seen[out] = (raw - out) % CLIP_FRAMES
-    latency = float(np.median(latencies))
     assert len(first_seen) >= 3, "could not read the counters of the compare scene"
     delays = np.array(list(first_seen.values()))
+    return {
+        "outputs": len(delays), "median": float(np.median(delays)), "min": int(delays.min()), "max": int(delays.max()),
+        "sampling": float(np.median(intervals[1:])) * FPS, "engine_ms": float(np.median(latencies)),
+        "inside_ms": float(np.median(inside)), "render_fps": float(np.median(render_fps)),
+    }
+
+
+def describe_delay(measured: dict[str, float], label: str) -> str:
+    """One line of the measured delay, printed in every run."""
     frame_ms = 1000 / FPS
-    sampling = float(np.median(intervals[1:])) * 1000 / frame_ms
+    return (
+        f"\n{label} at 1280x720, {measured['outputs']} output frames: median {measured['median']:.1f} frames "
+        f"(min {measured['min']}, max {measured['max']}), screenshot every {measured['sampling']:.1f} frames; engine "
+        f"processing median {measured['engine_ms']:.0f} ms = {measured['engine_ms'] / frame_ms:.1f} frames; capture to "
+        f"push median {measured['inside_ms']:.0f} ms = {measured['inside_ms'] / frame_ms:.1f} frames; OBS rendering at "
+        f"{measured['render_fps']:.1f} fps (shared 2-core machine, software OpenGL)"
+    )
+
+
+def test_added_delay_in_frames(anonymizing: OBSControl, capsys: pytest.CaptureFixture) -> None:
+    """Prints the delay between the raw clip and the output; without --delay it is processing plus two OBS frames.
+
+    It includes the engine's processing time, which on this shared 2-core machine (with OBS
+    rendering in software) is several frames by itself.
+    """
+    measured = measure_added_delay(anonymizing)
     with capsys.disabled():  # shown in every run, not only on failure
-        print(
-            f"\nadded delay at 1280x720, {len(delays)} output frames: median {np.median(delays):.1f} frames "
-            f"(min {delays.min()}, max {delays.max()}), screenshot every {sampling:.1f} frames; engine processing "
-            f"median {latency:.0f} ms = {latency / frame_ms:.1f} frames; read-back to push inside OBS median "
-            f"{np.median(inside):.0f} ms = {np.median(inside) / frame_ms:.1f} frames; OBS rendering at "
-            f"{np.median(render_fps):.1f} fps (shared 2-core machine, software OpenGL)"
-        )
-    processing = max(latency, float(np.median(inside)))  # engine time, or read-back to push when longer
-    obs_frame_ms = 1000 / max(1.0, float(np.median(render_fps)))  # OBS renders slower than 30 fps when overloaded
-    bound = (2 * obs_frame_ms + processing) / frame_ms + np.ceil(sampling) + 3  # 3 frames of slack: the machine is shared
-    assert np.median(delays) <= bound, "output delay beyond two frames plus processing"
+        print(describe_delay(measured, "added delay"))
+    frame_ms = 1000 / FPS
+    processing = max(measured["engine_ms"], measured["inside_ms"])  # engine time, or read-back to push when longer
+    obs_frame_ms = 1000 / max(1.0, measured["render_fps"])  # OBS renders slower than 30 fps when overloaded
+    bound = (2 * obs_frame_ms + processing) / frame_ms + np.ceil(measured["sampling"]) + 3  # 3 frames of slack: shared machine
+    assert measured["median"] <= bound, "output delay beyond two frames plus processing"
+
+
+def test_delayed_mode(anonymizing: OBSControl, stamped_clip: Path, capsys: pytest.CaptureFixture) -> None:
+    """`anonfilter obs delay 1` restarts the engine with a 1 s delay: the output is about 30 frames behind the
+    raw clip, still anonymized, and the status says which protection is active; `delay 0` goes back."""
+    anonymizing.set_delay(1.0)
+    try:
+        script = anonymizing.wait_until(lambda script: delay_active(script, 1.0), timeout=90)
+        assert script.get("protection") == "delay 1 s: faces covered from their first frame", script
+        measured = measure_added_delay(anonymizing, outputs=6, seconds=30)
+        with capsys.disabled():
+            print(describe_delay(measured, "added delay with --delay 1"))
+        assert FPS - 3 <= measured["median"] <= FPS + 30, "the delay holds frames about 1 s (plus processing)"
+        assert_output_anonymized(anonymizing, stamped_clip)
+    finally:
+        anonymizing.set_delay(0.0)
+        script = anonymizing.wait_until(lambda script: delay_active(script, 0.0), timeout=90)
+    assert str(script.get("protection", "")).startswith("no delay: faces from "), script
 
 
 def test_raw_source_put_on_program_is_hidden(anonymizing: OBSControl) -> None:
@@ -342,7 +385,8 @@ def test_raw_source_put_on_program_is_hidden(anonymizing: OBSControl) -> None:
 def test_method_switch_and_panic(anonymizing: OBSControl) -> None:
     """A method switch reaches the engine; the panic hotkey blacks out the whole output and back."""
     anonymizing.set_method("solid")
-    assert anonymizing.wait_for("engine_message", "running, method solid", timeout=10).get("method") == "solid"
+    switched = anonymizing.wait_until(lambda script: script.get("engine_message", "").startswith("running, method solid"), 10)
+    assert switched.get("method") == "solid"
     anonymizing.toggle_panic()
     assert anonymizing.wait_for("output", "panic: whole frame obscured", timeout=5)["panic"] is True
     time.sleep(0.3)

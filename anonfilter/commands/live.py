@@ -8,6 +8,8 @@ examples:
   anonfilter live --bridge /dev/shm/anonfilter.bridge --camera 0       the engine opens camera 0 itself
   anonfilter live --bridge /tmp/b --create 1280x720 --camera clip.mp4 --frames 150
                                      play a file as a camera, print the per-frame latency, exit
+  anonfilter live --bridge /tmp/b --create 1920x1080 --camera clip.mp4 --frames 300 --delay 1.5 --record out.mkv
+                                     delayed mode (faces covered from their first frame); record what it shows
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Optional
 
 from anonfilter.commands.pipeline_options import add_pipeline_arguments
 from anonfilter.errors import AnonfilterError
-from anonfilter.live.engine import LiveEngine, build_live_anonymizer, percentiles
+from anonfilter.live.engine import LiveEngine, add_delay_argument, build_live_anonymizer, percentiles, protection
+from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import BridgeSource, CaptureSource, FrameSource
 from anonfilter.plugins import PluginHost
 from obs_script.bridge import FAILED, Bridge
@@ -54,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     live.add_argument("--fps", type=float, default=30.0, help="frame rate of frames from the OBS script (default: 30)")
     live.add_argument("--frames", type=int, metavar="N", help="stop after N frames and print the latency figures")
+    live.add_argument(
+        "--record", type=Path, metavar="OUT",
+        help="also write every frame the engine shows, in order, into this video file (to audit a live run)",
+    )
+    live.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
+    add_delay_argument(live)
     add_pipeline_arguments(parser, live=True)
 
 
@@ -67,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         raise AnonfilterError(f"cannot use bridge file '{args.bridge}': {error}") from None
     source: Optional[FrameSource] = None
+    recorder: Optional[LiveRecorder] = None
     try:
         if args.camera:
             source = CaptureSource(args.camera, bridge.width, bridge.height)
@@ -75,13 +86,18 @@ def run(args: argparse.Namespace) -> int:
         host = PluginHost()
         for problem in host.problems:
             print(f"anonfilter: {problem}", file=sys.stderr)
-        engine = LiveEngine(bridge, source, build_live_anonymizer(args, source.fps, host), host)
+        size = (bridge.width, bridge.height)
+        anonymizer = build_live_anonymizer(args, source.fps, host, frame_size=size)
+        if args.record is not None:
+            recorder = LiveRecorder(args.record, *size, source.fps, overwrite=args.overwrite)
+        engine = LiveEngine(bridge, source, anonymizer, host, protection=protection(args, *size), recorder=recorder)
         engine.run(max_frames=args.frames)
         warm_up = WARM_UP_FRAMES if len(engine.latencies_ms) > 2 * WARM_UP_FRAMES else 0
         print(
             f"anonfilter live: {len(engine.latencies_ms)} frames at {bridge.width}x{bridge.height}, "
             f"per-frame latency {percentiles(engine.latencies_ms[warm_up:])}"
-            + (f" (first {warm_up} frames, warm-up, left out)" if warm_up else ""),
+            + (f" (first {warm_up} frames, warm-up, left out)" if warm_up else "")
+            + f"; capture to output {percentiles(engine.output_delays_ms[warm_up:])} ({engine.protection})",
             file=sys.stderr,
         )
     except Exception as error:  # the OBS script shows this line in its status
@@ -89,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         bridge.set("engine_state", FAILED)
         raise
     finally:
+        if recorder is not None:  # every frame in it was anonymized: kept even when the engine failed
+            recorder.close()
         if source is not None:
             source.close()
         bridge.close()

@@ -7,6 +7,7 @@ examples:
   anonfilter obs status                  is the output source there, in the program scene, anonymizing?
   anonfilter obs setup                   create the output source and put it in the program scene
   anonfilter obs method pixelate         switch the running engine to another method
+  anonfilter obs delay 1.5              restart the engine with a 1.5 s delay: faces hidden from their first frame
   anonfilter obs panic                   toggle panic: the whole output is obscured (press again to end)
   anonfilter obs stop                    stop the engine (the output shows black)
   anonfilter obs start                   start or restart the engine with the script's settings
@@ -19,7 +20,7 @@ import argparse
 import json
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from anonfilter.errors import AnonfilterError
 
@@ -27,6 +28,7 @@ OUTPUT_NAME = "anonfilter: output"
 PANIC_HOTKEY = "anonfilter.panic"
 METHOD_SETTING = "anonfilter_method"
 RUN_SETTING = "anonfilter_run"
+DELAY_SETTING = "anonfilter_delay"
 STATUS_SETTING = "anonfilter_status"
 # The names above are the OBS script's (obs_script/anonfilter_obs.py); that script cannot import
 # anonfilter (OBS runs it in its own Python), so they are repeated here and a test checks they match.
@@ -49,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions.add_parser("setup", help="create the output source if needed and add it to the program scene")
     method = actions.add_parser("method", help="switch the running engine's method")
     method.add_argument("name", help="method name (see `anonfilter plugins`)")
+    delay = actions.add_parser("delay", help="restart the engine with this delay (0: none; 1-2 s: full protection)")
+    delay.add_argument("seconds", type=float, help="seconds the engine holds frames back")
     actions.add_parser("panic", help="toggle panic (whole output obscured)")
     actions.add_parser("start", help="start or restart the engine with the script's settings")
     actions.add_parser("stop", help="stop the engine (the output shows black)")
@@ -139,6 +143,14 @@ class OBSControl:
             raise AnonfilterError(f"no source '{OUTPUT_NAME}' in OBS; run `anonfilter obs setup` or load the script")
         self.request("SetInputSettings", inputName=OUTPUT_NAME, inputSettings={METHOD_SETTING: name}, overlay=True)
 
+    def set_delay(self, seconds: float) -> None:
+        """Ask the script to restart the engine with a delay of ``seconds`` (0: none)."""
+        if not 0 <= seconds <= 10:
+            raise AnonfilterError(f"the delay must be 0 to 10 seconds, not {seconds:g}")
+        if self.output_settings() is None:
+            raise AnonfilterError(f"no source '{OUTPUT_NAME}' in OBS; run `anonfilter obs setup` or load the script")
+        self.request("SetInputSettings", inputName=OUTPUT_NAME, inputSettings={DELAY_SETTING: f"{seconds:g}"}, overlay=True)
+
     def request_run(self, action: str) -> None:
         """Ask the script to ``start`` (or restart) or ``stop`` the engine."""
         if self.output_settings() is None:
@@ -155,10 +167,14 @@ class OBSControl:
 
     def wait_for(self, key: str, value: Any, timeout: float) -> dict:
         """Poll the script's status until ``status[key] == value``; returns the last status."""
+        return self.wait_until(lambda script: script.get(key) == value, timeout)
+
+    def wait_until(self, done: Callable[[dict], bool], timeout: float) -> dict:
+        """Poll the script's status until ``done(status)``; returns the last status."""
         deadline = time.monotonic() + timeout
         while True:
             script = self.status()["script"]
-            if script.get(key) == value or time.monotonic() > deadline:
+            if done(script) or time.monotonic() > deadline:
                 return script
             time.sleep(0.1)
 
@@ -193,6 +209,10 @@ def run(args: argparse.Namespace) -> int:
             wanted = "engine starting" if args.action == "start" else "stopped"
             script = control.wait_for("output", wanted, timeout=5)
             print(f"engine: {script.get('engine', 'stopped')}; output: {script.get('output', '?')}")
+        elif args.action == "delay":
+            control.set_delay(args.seconds)
+            script = control.wait_until(lambda script: delay_active(script, args.seconds), timeout=90)
+            print(f"protection: {script.get('protection', '?')}; output: {script.get('output', '?')}")
         elif args.action == "panic":
             before = control.status()["script"].get("panic")
             control.toggle_panic()
@@ -201,3 +221,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         control.close()
+
+
+def delay_active(script: dict, seconds: float) -> bool:
+    """True when the script's status says it anonymizes with a delay of ``seconds`` (0: none)."""
+    protection = str(script.get("protection", ""))
+    wanted = f"delay {seconds:g} s" if seconds > 0 else "no delay"
+    return script.get("output") == "anonymizing" and protection.startswith(wanted)

@@ -42,25 +42,26 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
     detection = parser.add_argument_group("detection")
     detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
     detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
-    # Live, the tracker cannot look ahead: a face that appears between two detector runs would be
-    # shown until the next one, so the live engine detects on every frame by default. Files: by
-    # frame size (None: decided by default_detect_every once the size is known).
-    if detect_every is None and live:
-        detect_every = 1
-    default_help = (
-        str(detect_every) if detect_every is not None else
-        f"every frame for frames of at most 960 px, every {DEFAULT_DETECT_EVERY}th for larger ones"
-    )
+    # Live without a delay the tracker cannot look ahead: a face that appears between two detector
+    # runs would be shown until the next one, so the live engine detects on every frame by default
+    # (with --delay it looks ahead like a file). Files: by frame size (None: decided by
+    # default_detect_every once the size is known).
+    by_size = f"every frame for frames of at most 960 px, every {DEFAULT_DETECT_EVERY}th for larger ones"
+    if live:
+        default_help = f"every frame; with --delay as for files: {by_size}"
+    else:
+        default_help = str(detect_every) if detect_every is not None else by_size
     detection.add_argument(
         "--detect-every", type=int, default=detect_every, metavar="N",
         help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help})",
     )
     detection.add_argument(
-        "--detection", choices=("focused", "whole"), default="whole" if live else None,
+        "--detection", choices=("focused", "whole"), default=None,
         help="focused: the whole frame at low resolution, crops around small tracked faces and one full-resolution "
         "tile in turn (fast; boxes and landmarks of mid-size faces are coarser); whole: the whole frame at the "
-        "detector's resolution every time (default: whole live; for files focused with methods that use only the "
-        "face box (blur, pixelate, solid), whole with methods that align a face on its landmarks)",
+        "detector's resolution every time (default: whole live without --delay; for files and delayed live "
+        "focused with methods that use only the face box (blur, pixelate, solid), whole with methods that align "
+        "a face on its landmarks)",
     )
     add_tracker_arguments(parser, live=live)
 
@@ -109,4 +110,5 @@ def anonymizer_from_args(
         MaskStyle(shape=args.mask, margin=args.margin),
         detect_every=detect_every,
         focused=detection == "focused",
+        looks_ahead=not live,
     )
