@@ -23,6 +23,7 @@ from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.types import Frame
 from ffmpeg_bridge import EncoderSettings
 from ffmpeg_bridge.outputfile import container_format
+from ffmpeg_bridge.source import ffmpeg_location
 
 TIME_BASE = Fraction(1, 1000)
 """Timestamps in milliseconds since the first recorded frame, from the source's frame numbers."""
@@ -40,14 +41,14 @@ class LiveRecorder:
         if not path.parent.is_dir():
             raise AnonfilterError(f"folder of the --record file does not exist: {path.parent}")
         self.path = path
-        fmt = container_format(path)
+        fmt = container_format(str(path))
         try:
             handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
         except OSError as error:
             raise AnonfilterError(f"cannot write to the folder of {path} ({error.strerror})") from None
         os.close(handle)
         self._temporary = Path(name)
-        self._output = av.open(name, "w", format=fmt)
+        self._output = av.open(ffmpeg_location(name, "pipe:1"), "w", format=fmt)
         self._stream = self._output.add_stream(encoder.codec, rate=Fraction(round(fps * 1000), 1000))
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
