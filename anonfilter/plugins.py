@@ -117,6 +117,7 @@ class PluginHost:
                 continue
             by_name[entry_point.name].append(entry_point)
         for name, claims in sorted(by_name.items()):
+            claims.sort(key=lambda claim: _distribution(claim)[0])
             builtin = [claim for claim in claims if _distribution(claim)[0] == BUILTIN_DISTRIBUTION]
             if len(claims) > 1:
                 labels = " and ".join(plugin_label(name, *_distribution(claim)) for claim in claims)

@@ -43,8 +43,11 @@ MIN_CHANGED_FRACTION = 0.5
 least 82% on every real face measured, from 8 to 512 px (docs/plugins.md); an accidental no-op
 changes none. Points are counted as changed when they changed at all: a blur or a pixelation of
 a smooth, low-contrast face moves many points by only one or two levels."""
-FLAT_TEXTURE = 1.0
-"""Samples whose mean absolute deviation from their median is below this many levels are a flat patch."""
+FLAT_TEXTURE = 3.0
+"""Samples whose mean absolute deviation from their median is below this many levels are a flat
+patch: it shows no face to recognise, and a blur leaves much of it as it was. A filled track's mask
+over an almost uniform corner of the hamilton clip (1.8 levels) had only 50% of its points changed
+by the blur; the real faces measured (docs/plugins.md) deviate by 3.8 levels and more."""
 
 
 @dataclass(frozen=True)
@@ -118,22 +121,19 @@ def changed_fraction(before: np.ndarray, after: np.ndarray) -> float:
 
 
 def verify(frame: Frame, before: Snapshot, returned: Any) -> Optional[str]:
-    """What is wrong with ``frame`` after the method ran (``returned``: what ``anonymize`` returned), or None."""
+    """What is wrong with ``frame`` after the method ran (``returned``: what ``anonymize`` returned), or None.
+
+    The answer names the kind of failure only (no counts), so equal failures read the same on every frame.
+    """
     if returned is not None:
         return f"anonymize() returned {type(returned).__name__} instead of changing the frame in place and returning None"
     if frame.shape != before.shape or frame.dtype != np.uint8:
         return f"the frame became {frame.shape} {frame.dtype}, not {before.shape} uint8"
-    for number, sample in enumerate(before.faces, start=1):
-        if sample.flat:
-            continue
-        fraction = changed_fraction(sample.values, frame[sample.ys, sample.xs])
-        if fraction < MIN_CHANGED_FRACTION:
-            return (
-                f"face {number} of {len(before.faces)} was left unchanged: {fraction:.0%} of its sampled "
-                f"pixels changed, at least {MIN_CHANGED_FRACTION:.0%} must"
-            )
+    for sample in before.faces:
+        if not sample.flat and changed_fraction(sample.values, frame[sample.ys, sample.xs]) < MIN_CHANGED_FRACTION:
+            return f"a face was left unchanged (less than {MIN_CHANGED_FRACTION:.0%} of its sampled pixels changed)"
     grid = (slice(before.offset[0], None, OUTSIDE_STEP), slice(before.offset[1], None, OUTSIDE_STEP))
     moved = np.any(frame[grid] != before.outside, axis=-1) & before.free
     if moved.any():
-        return f"pixels outside the face masks changed ({int(moved.sum())} of {moved.size} sampled)"
+        return "pixels outside the face masks changed, which the method contract forbids"
     return None

@@ -13,7 +13,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional
 
@@ -67,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         raise AnonfilterError(f"cannot use bridge file '{args.bridge}': {error}") from None
     source: Optional[FrameSource] = None
+    engine: Optional[LiveEngine] = None
     try:
         if args.camera:
             source = CaptureSource(args.camera, bridge.width, bridge.height)
@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
             + (f" (first {warm_up} frames, warm-up, left out)" if warm_up else ""),
             file=sys.stderr,
         )
+        summary = engine.anonymizer.failure_summary()
+        if summary:
+            print(f"anonfilter live: {summary}", file=sys.stderr)
     except Exception as error:  # the OBS script shows this line in its status
         bridge.set("message", str(error) if isinstance(error, AnonfilterError) else f"{type(error).__name__}: {error}")
         bridge.set("engine_state", FAILED)
@@ -92,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
         if source is not None:
             source.close()
         bridge.close()
-        if args.create:
-            os.unlink(args.bridge)
+        if args.create or (engine is not None and engine.script_gone):  # nobody else will remove it
+            bridge.unlink()
     return 0

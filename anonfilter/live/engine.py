@@ -79,6 +79,8 @@ class LiveEngine:
         self._method_seq = int(bridge.get("method_seq"))
         self._stamps: dict[int, Captured] = {}
         self._count = 0
+        self.script_gone = False
+        """Set when :meth:`run` stopped because the OBS script stopped answering (the bridge is then orphaned)."""
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None) -> None:
         """Process frames until ``stop`` is set, ``max_frames`` are done, or the script is gone."""
@@ -92,6 +94,7 @@ class LiveEngine:
                 self.bridge.beat("engine_heartbeat_ns")
                 if self._script_gone():
                     self.report("the OBS script stopped answering; exiting")
+                    self.script_gone = True
                     break
                 self._switch_method_if_asked()
                 captured = self.source.next(timeout=0.1)
