@@ -8,11 +8,11 @@ says what went wrong, or None:
 
 * the method returned something (a modified copy, say) instead of changing the frame in place;
 * the frame's shape or type changed;
-* a face's opaque mask was left as it was: fewer than :data:`MIN_CHANGED_FRACTION` of its sample
-  points changed at all (a method that did nothing, worked on a copy, rebound ``frame``, skipped
-  a face or painted the wrong place leaves them exactly as they were). A face whose samples are
-  flat (mean absolute deviation under :data:`FLAT_TEXTURE` levels: a uniform patch, which shows
-  no identity, and which a blur leaves as it is) needs no change;
+* a face's opaque mask was left as it was: fewer than :data:`MIN_CHANGED_FRACTION` of its
+  structured sample points (those that differ from their neighbours: eyes, mouth, edges) changed
+  at all (a method that did nothing, worked on a copy, rebound ``frame``, skipped a face or
+  painted the wrong place leaves them exactly as they were). A flat face, with fewer than
+  :data:`MIN_STRUCTURED_POINTS` structured points, shows nothing to recognise and needs no change;
 * a pixel outside every mask changed, which the contract forbids. The outside grid is every
   :data:`OUTSIDE_STEP`-th row and column, starting at an offset that moves with the frame index,
   so over ``OUTSIDE_STEP ** 2`` frames every pixel position is checked once.
@@ -43,11 +43,12 @@ MIN_CHANGED_FRACTION = 0.5
 least 82% on every real face measured, from 8 to 512 px (docs/plugins.md); an accidental no-op
 changes none. Points are counted as changed when they changed at all: a blur or a pixelation of
 a smooth, low-contrast face moves many points by only one or two levels."""
-FLAT_TEXTURE = 3.0
-"""Samples whose mean absolute deviation from their median is below this many levels are a flat
-patch: it shows no face to recognise, and a blur leaves much of it as it was. A filled track's mask
-over an almost uniform corner of the hamilton clip (1.8 levels) had only 50% of its points changed
-by the blur; the real faces measured (docs/plugins.md) deviate by 3.8 levels and more."""
+STRUCTURE_LEVELS = 4
+"""A sample point is structured (shows something) when it differs from its grid neighbours' mean by more than this."""
+MIN_STRUCTURED_POINTS = 4
+"""A face with fewer structured points than this is flat: it shows nothing to recognise, and a
+blur or a pixelation leaves much of it as it was (a track's mask over a near-uniform corner of the
+hamilton clip had 30-48% of all its points changed by pixelate, 50% by blur)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class FaceSamples:
     ys: np.ndarray
     xs: np.ndarray
     values: np.ndarray
+    """``N x 3`` int16, the structured points' values before the method ran."""
     flat: bool
 
 
@@ -74,22 +76,31 @@ class Snapshot:
 
 
 def face_samples(frame: Frame, face: Face) -> Optional[FaceSamples]:
-    """The grid points of ``face`` where its alpha is 1 (or, for a tiny mask, at least 0.5); None when it has none."""
+    """The structured grid points of ``face`` where its alpha is 1 (or, for a tiny mask, at least 0.5).
+
+    None when the mask has no grid point. A point is structured when one of its channels differs
+    by more than :data:`STRUCTURE_LEVELS` from the mean of its four grid neighbours: an edge, an
+    eye, a mouth, hair, not a smooth cheek or background, where a pixelation or a blur of a
+    low-contrast patch leaves values as they were.
+    """
     region, alpha = face.region, face.alpha
     if region.width <= 0 or region.height <= 0:
         return None
     step = max(1, -(-max(region.width, region.height) // SAMPLES_ACROSS))
-    grid = alpha[step // 2 :: step, step // 2 :: step]
-    rows, cols = np.nonzero(grid >= 1.0)
-    if rows.size == 0:
-        rows, cols = np.nonzero(grid >= 0.5)
-    if rows.size == 0:
+    first = step // 2
+    opaque = alpha[first::step, first::step] >= 1.0
+    if not opaque.any():
+        opaque = alpha[first::step, first::step] >= 0.5
+    if not opaque.any():
         return None
-    ys = rows * step + step // 2 + region.y0
-    xs = cols * step + step // 2 + region.x0
-    values = frame[ys, xs].astype(np.int16)
-    deviation = np.abs(values - np.median(values, axis=0)).mean()
-    return FaceSamples(ys, xs, values, bool(deviation < FLAT_TEXTURE))
+    grid = frame[region.slices][first::step, first::step].astype(np.int16)
+    padded = np.pad(grid, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    neighbours = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
+    structured = opaque & (np.abs(grid - neighbours).max(axis=-1) > STRUCTURE_LEVELS)
+    rows, cols = np.nonzero(structured)
+    return FaceSamples(
+        rows * step + first + region.y0, cols * step + first + region.x0, grid[rows, cols], bool(rows.size < MIN_STRUCTURED_POINTS)
+    )
 
 
 def snapshot(frame: Frame, faces: Sequence[Face], index: int) -> Snapshot:

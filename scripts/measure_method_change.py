@@ -3,9 +3,9 @@
 The figures behind ``anonfilter.verify.MIN_CHANGED_FRACTION`` (docs/plugins.md, "What the host
 checks"): for each face found (by CenterFace at full precision) in the given photos and video
 frames, the picture is scaled so that the face is SIZE pixels, the method runs on it, and the
-share of the face's sample points that changed at all is recorded. Prints
-the minimum and median per method and size, how many faces were flat (skipped by the check), and
-the lowest texture (mean absolute deviation of a face's samples, in levels) at each size.
+share of the face's structured sample points that changed at all is recorded. Prints the minimum
+and median per method and size, how many faces were flat (skipped by the check), and the fewest
+structured points a face had at each size.
 
     python scripts/measure_method_change.py ../shared/data/images_gt/dlib_faces/*.jpg ../shared/data/videos/facenet_pytorch_video.mp4
 """
@@ -51,7 +51,7 @@ def main(paths: list[str]) -> None:
     detector = CenterFace(precision="fp32", resolution=0)
     fractions: dict[tuple[str, int], list[float]] = defaultdict(list)
     flat: dict[int, int] = defaultdict(int)
-    textures: dict[int, list[float]] = defaultdict(list)
+    structured: dict[int, list[int]] = defaultdict(list)
     for picture in pictures(paths):
         found = detector.detect(picture)
         for box, score, marks in zip(found.boxes, found.scores, found.landmarks):
@@ -65,7 +65,7 @@ def main(paths: list[str]) -> None:
                 samples = face_samples(scaled, face)
                 if samples is None:
                     continue
-                textures[target].append(float(np.abs(samples.values - np.median(samples.values, axis=0)).mean()))
+                structured[target].append(len(samples.ys))
                 if samples.flat:
                     flat[target] += 1
                     continue
@@ -79,7 +79,7 @@ def main(paths: list[str]) -> None:
         print(f"{name:<14}" + "".join(f"{min(c):>6.2f} {np.median(c):>4.2f}" if c else f"{'-':>12}" for c in cells))
     print("faces         " + "".join(f"{len(fractions[('blur', size)]):>12}" for size in SIZES))
     print("flat faces    " + "".join(f"{flat[size]:>12}" for size in SIZES))
-    print("min texture   " + "".join(f"{min(textures[size]):>12.1f}" for size in SIZES))
+    print("min points    " + "".join(f"{min(structured[size]):>12}" for size in SIZES))
 
 
 if __name__ == "__main__":
