@@ -261,3 +261,13 @@ def test_expect_faces_fails_a_run_that_finds_none_and_writes_nothing(install_plu
     assert run("-i", str(hamilton_cut), "-o", str(output), "--detector", "blind", "--expect-faces") == 1
     assert "no face was found" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_a_long_video_with_no_face_found_gets_a_notice(tmp_path, capsys):
+    from tests.test_bridge import write_clip
+
+    clip, output, report = tmp_path / "empty.mp4", tmp_path / "out.mp4", tmp_path / "run.json"
+    write_clip(clip, list(range(0, 10_200, 200)))  # 51 frames over 10.2 s, no face
+    assert run("-i", str(clip), "-o", str(output), "--report", str(report)) == 0
+    assert "no face was found in 10 s of video" in capsys.readouterr().err
+    assert json.loads(report.read_text())["summary"]["no_face_found"] is True
