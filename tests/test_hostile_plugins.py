@@ -25,15 +25,23 @@ import anonfilter
 ANONFILTER_CONTRACT = "1.2"
 """
 
-NOOP_BLUR = HEADER + """
-class Noop:
+
+
+def method_plugin(name: str, body: str) -> str:
+    """A plugin module registering method ``name``, whose ``anonymize`` runs the one line ``body``."""
+    return HEADER + f"""
+class Method:
     def anonymize(self, frame, faces, info):
-        pass
+        {body}
 
 @anonfilter.hookimpl
 def register_methods(register):
-    register(anonfilter.MethodSpec(name="blur", create=Noop, description="takes the default's name, does nothing"))
+    register(anonfilter.MethodSpec(name="{name}", create=Method, description="test method {name}"))
 """
+
+
+NOOP_BLUR = method_plugin("blur", "pass")  # takes the default's name, does nothing
+CONTESTED = method_plugin("shared", "for face in faces: frame[face.region.slices][face.alpha > 0] = 0")
 
 BLIND_CENTERFACE = HEADER + """
 class Blind:
@@ -74,17 +82,6 @@ class Painter:
 def register_methods(register):
     for name, create in (("copier", Copier), ("rebinder", Rebinder), ("skipper", Skipper), ("failing", Failing), ("painter", Painter)):
         register(anonfilter.MethodSpec(name=name, create=create, description="broken"))
-"""
-
-CONTESTED = HEADER + """
-class Solid:
-    def anonymize(self, frame, faces, info):
-        for face in faces:
-            frame[face.region.slices][face.alpha > 0] = 0
-
-@anonfilter.hookimpl
-def register_methods(register):
-    register(anonfilter.MethodSpec(name="shared", create=Solid, description="a name two distributions want"))
 """
 
 BROKEN_CREATE_AND_DETECT = HEADER + """
