@@ -43,8 +43,12 @@ class Method(Protocol):
     * It is called for every frame, also frames with no faces, from one thread at a time; it
       need not be thread-safe.
     * For the same input and the same ``identity_key`` it gives the same output (deterministic).
-    * If it raises, the host obscures the whole frame with the fallback method and reports the
-      error once; the frame is never written untouched.
+    * If it raises, or the host's check after it fails (a face left unchanged, a pixel outside the
+      faces' regions changed, a value returned: :mod:`anonfilter.verify`), the host obscures the
+      whole frame with the fallback method, reports each distinct error once and counts the
+      frames; the frame is never written untouched.
+    * It keeps no per-track state between frames (caches that depend only on ``identity_key``
+      are fine); there is no track lifecycle hook.
     """
 
     def anonymize(self, frame: Frame, faces: Sequence[Face], info: FrameInfo) -> None:
