@@ -15,6 +15,7 @@ import pytest
 from anonfilter.audit import AuditSettings, find_leaks, reference_faces
 from anonfilter.cli import main
 from anonfilter.plugins import DISABLE_ENV
+from tests.plugin_install import install_plugin  # noqa: F401  (a fixture)
 from tests.test_transcode import hamilton_cut  # noqa: F401  (a fixture: the first two seconds of a real face clip)
 
 AUDIT = AuditSettings(every=4)
