@@ -3,8 +3,8 @@
 Before the method runs, :func:`snapshot` copies a few pixels of the frame: a grid of up to
 :data:`SAMPLES_ACROSS` x :data:`SAMPLES_ACROSS` points over each face's opaque mask (where
 ``alpha`` is 1, so the method's result is used there unblended), and a strided grid of the whole
-frame at points where no face's mask reaches (``alpha`` 0 for every face). After it, :func:`verify`
-says what went wrong, or None:
+frame, of which the points outside every face's region are checked. After it, :func:`verify` says
+what went wrong, or None:
 
 * the method returned something (a modified copy, say) instead of changing the frame in place;
 * the frame's shape or type changed;
@@ -20,11 +20,13 @@ says what went wrong, or None:
   region where ``alpha`` is 0 are left to the conformance kit, which checks them all.)
 
 It costs two small copies and comparisons per frame: about 0.9 ms on a 1080p frame with three
-faces, against 3-4 ms for a copy and comparison of the whole frame (2 shared cores). What it guarantees: no frame is passed on where the
-method accidentally left a whole face's core unchanged or changed the sampled background; it
-cannot tell a strong anonymization from a weak one (a method that adds faint noise passes), which
-is what ``anonfilter check`` measures. docs/plugins.md gives the change every built-in method
-makes, measured on real faces of 8 to 512 px.
+faces, against 3-4 ms for a copy and comparison of the whole frame (2 shared cores).
+
+What it guarantees: no frame is passed on on which the method accidentally left a face's
+structured core as it was (or half of it), or changed the sampled picture outside the faces. It
+cannot tell a strong anonymization from a weak one (a method that adds faint noise passes): that
+is what ``anonfilter check`` measures. docs/plugins.md gives the share every built-in method
+changes, measured on real faces of 8 to 512 px.
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ SAMPLES_ACROSS = 16
 OUTSIDE_STEP = 16
 """The outside grid takes every 16th row and column (1/256 of the frame)."""
 MIN_CHANGED_FRACTION = 0.5
-"""At least this share of a face's sample points must change. Every built-in method changed at
-least 82% on every real face measured, from 8 to 512 px (docs/plugins.md); an accidental no-op
-changes none. Points are counted as changed when they changed at all: a blur or a pixelation of
-a smooth, low-contrast face moves many points by only one or two levels."""
+"""At least this share of a face's structured sample points must change. Every built-in method
+changed at least 89% of them on every real face measured, from 8 to 512 px (docs/plugins.md); an
+accidental no-op changes none. Points count as changed when they changed at all: a blur or a
+pixelation of a low-contrast face moves many points by only one or two levels."""
 STRUCTURE_LEVELS = 4
 """A sample point is structured (shows something) when it differs from its grid neighbours' mean by more than this."""
 MIN_STRUCTURED_POINTS = 4
