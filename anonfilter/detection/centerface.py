@@ -144,11 +144,11 @@ class CenterFace:
         precision: str = "int8",
     ) -> None:
         if not (resolution == 0 or resolution >= MIN_RESOLUTION) or not MIN_UPSCALE <= upscale <= MAX_UPSCALE:
-            raise ValueError(
-                f"resolution must be 0 or at least {MIN_RESOLUTION}, and {MIN_UPSCALE} <= upscale <= {MAX_UPSCALE}"
+            raise AnonfilterError(
+                f"centerface: resolution must be 0 or at least {MIN_RESOLUTION}, and {MIN_UPSCALE} <= upscale <= {MAX_UPSCALE}"
             )
         if not 0 < threshold < 1 or tiles < 1 or threads < 0:
-            raise ValueError("threshold must be between 0 and 1 (exclusive), tiles >= 1 and threads >= 0")
+            raise AnonfilterError("centerface: threshold must be between 0 and 1 (exclusive), tiles >= 1 and threads >= 0")
         if precision not in PRECISIONS:
             raise AnonfilterError(f"centerface: precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
         options = onnxruntime.SessionOptions()
