@@ -269,6 +269,10 @@ class CheckedDetector:
         self.detector = detector
         self.label = label
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other attribute is the wrapped detector's (its settings, such as CenterFace's ``precision``)."""
+        return getattr(self.__dict__["detector"], name)
+
     def detect(self, frame: Frame) -> Detections:
         """The wrapped detector's :class:`Detections` for ``frame``, checked to be well-formed and finite."""
         try:
