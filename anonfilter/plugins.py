@@ -271,6 +271,8 @@ class CheckedDetector:
 
     def __getattr__(self, name: str) -> Any:
         """Any other attribute is the wrapped detector's (its settings, such as CenterFace's ``precision``)."""
+        if "detector" not in self.__dict__:  # not yet set (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self.__dict__["detector"], name)
 
     def detect(self, frame: Frame) -> Detections:
