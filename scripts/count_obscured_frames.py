@@ -5,7 +5,10 @@ alarms (docs/plugins.md, "What the host checks after each frame"). Runs the pipe
 on every frame at 960 px, over the first SECONDS of each clip, and prints the frames, the frames
 with faces and the frames obscured, with their reasons.
 
-    python scripts/count_obscured_frames.py pixelate ../shared/data/videos/*.mp4
+    V=../shared/data/videos
+    python scripts/count_obscured_frames.py pixelate $V/face_recognition_short_hamilton_clip.mp4 \
+        $V/dlib_MOT20-08-raw_shorter.remux.mp4 $V/mmaction2_demo_armwrestling.mp4 $V/dlib_MOT17-13-SDP-raw.remux.mp4 \
+        $V/liveportrait_d3.mp4 $V/mmaction2_test_makeup_occlusion.avi
 """
 
 from __future__ import annotations

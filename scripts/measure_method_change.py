@@ -7,7 +7,12 @@ share of the face's structured sample points that changed at all is recorded. Pr
 and median per method and size, how many faces were flat (skipped by the check), and the fewest
 structured points a face had at each size.
 
-    python scripts/measure_method_change.py ../shared/data/images_gt/dlib_faces/*.jpg ../shared/data/videos/facenet_pytorch_video.mp4
+The figures in docs/plugins.md come from (run from the repository root)::
+
+    V=../shared/data/videos
+    python scripts/measure_method_change.py ../shared/data/images_gt/dlib_faces/*.jpg $V/facenet_pytorch_video.mp4 \
+        $V/face_recognition_short_hamilton_clip.mp4 $V/liveportrait_d0.mp4 $V/sadtalker_WDA_KatieHill_000.mp4 \
+        $V/mmaction2_demo_armwrestling.mp4
 """
 
 from __future__ import annotations
