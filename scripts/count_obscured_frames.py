@@ -1,4 +1,4 @@
-"""Count the frames the host's check (anonfilter.verify) obscures for a built-in method on real clips.
+r"""Count the frames the host's check (anonfilter.verify) obscures for a built-in method on real clips.
 
 A built-in method should have none: this is how the check's thresholds were tried for false
 alarms (docs/plugins.md, "What the host checks after each frame"). Runs the pipeline, detecting

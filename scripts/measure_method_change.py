@@ -1,4 +1,4 @@
-"""Measure how much of a face's opaque mask each installed method changes, on real faces at many sizes.
+r"""Measure how much of a face's opaque mask each installed method changes, on real faces at many sizes.
 
 The figures behind ``anonfilter.verify.MIN_CHANGED_FRACTION`` (docs/plugins.md, "What the host
 checks"): for each face found (by CenterFace at full precision) in the given photos and video
