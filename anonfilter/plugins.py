@@ -106,6 +106,8 @@ class PluginHost:
         self.contested: dict[tuple[str, str], list[Registration]] = {}
         """(kind, name) -> the registrations of a name that several distributions claim."""
         self._registrations: dict[tuple[str, str], list[Registration]] = defaultdict(list)
+        self.broken: list[str] = []
+        """Labels of plugins that failed to load or whose registration hook raised (they may lack names)."""
         if load_entry_points:
             self._load_entry_points(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
@@ -140,9 +142,9 @@ class PluginHost:
         try:
             module = entry_point.load()
         except Exception as error:  # a broken plugin must not take the host down
-            self.problems.append(
-                f"{plugin_label(entry_point.name, distribution, version)} failed to load: {type(error).__name__}: {error}"
-            )
+            label = plugin_label(entry_point.name, distribution, version)
+            self.problems.append(f"{label} failed to load: {type(error).__name__}: {error}")
+            self.broken.append(label)
             return
         self.register(module, entry_point.name, distribution, version)
 
@@ -191,6 +193,7 @@ class PluginHost:
                 implementation.function(register=register)
             except Exception as error:
                 self.problems.append(f"{info.label}: {hook_name} failed: {type(error).__name__}: {error}")
+                self.broken.append(info.label)
 
     def _add(self, kind: str, registration: Registration) -> None:
         """Add a registration of a name and decide again who owns the name (order does not matter)."""
@@ -238,7 +241,12 @@ class PluginHost:
                 f"{_contested_message(kind, name, self.contested[(kind, name)])}: uninstall one, or disable one "
                 f"with {DISABLE_ENV}=DISTRIBUTION"
             )
-        return _lookup(self.methods if kind == "method" else self.detectors, name, kind)
+        try:
+            return _lookup(self.methods if kind == "method" else self.detectors, name, kind)
+        except AnonfilterError as error:
+            if not self.broken:
+                raise
+            raise PluginError(f"{error}; it may be in a plugin that failed: {', '.join(self.broken)}") from None
 
     def create_method(self, name: str, raw_options: Iterable[str] = ()) -> Method:
         """Create method ``name`` with ``KEY=VALUE`` options from the command line."""

@@ -269,3 +269,15 @@ def test_a_long_video_with_no_face_found_gets_a_notice(tmp_path, capsys):
     assert run("-i", str(clip), "-o", str(output), "--report", str(report)) == 0
     assert "no face was found in 10 s of video" in capsys.readouterr().err
     assert json.loads(report.read_text())["summary"]["no_face_found"] is True
+
+
+def test_asking_for_a_name_of_a_plugin_whose_hook_failed_names_that_plugin(install_plugin, capsys):
+    install_plugin("anonfilter-halfway", HEADER + """
+@anonfilter.hookimpl
+def register_methods(register):
+    raise ImportError("needs torch")
+""")
+    assert main(["-i", "missing.mp4", "-o", "out.mp4", "--method", "halfway"]) == 2
+    first, last = capsys.readouterr().err.strip().splitlines()
+    assert "plugin 'halfway' (anonfilter-halfway 1.0): register_methods failed: ImportError: needs torch" in first
+    assert last.startswith("anonfilter: unknown method 'halfway'") and "plugin 'halfway' (anonfilter-halfway 1.0)" in last
