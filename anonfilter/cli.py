@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "evaluate": "anonfilter.commands.evaluate",
     "live": "anonfilter.commands.live",
     "obs": "anonfilter.commands.obs",
+    "new-plugin": "anonfilter.commands.new_plugin",
 }
 """Subcommand name -> module with ``add_arguments(parser)`` and ``run(args) -> int``."""
 

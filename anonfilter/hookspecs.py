@@ -5,7 +5,7 @@ contract version it was written for in a module attribute and implements one or 
 
     import anonfilter
 
-    ANONFILTER_CONTRACT = "1.0"
+    ANONFILTER_CONTRACT = "1.2"
 
     @anonfilter.hookimpl
     def register_methods(register):
@@ -19,13 +19,13 @@ working with the rest. See docs/plugins.md for the full reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import pluggy
 
 from anonfilter.types import Detections, Face, Frame, FrameInfo
 
-CONTRACT_VERSION = "1.1"
+CONTRACT_VERSION = "1.2"
 """Version of this contract: ``major.minor``. Minor versions only add."""
 
 PROJECT_NAME = "anonfilter"
@@ -43,8 +43,12 @@ class Method(Protocol):
     * It is called for every frame, also frames with no faces, from one thread at a time; it
       need not be thread-safe.
     * For the same input and the same ``identity_key`` it gives the same output (deterministic).
-    * If it raises, the host obscures the whole frame with the fallback method and reports the
-      error once; the frame is never written untouched.
+    * If it raises, or the host's check after it fails (a face left unchanged, a pixel outside the
+      faces' regions changed, a value returned: :mod:`anonfilter.verify`), the host obscures the
+      whole frame with the fallback method, reports each distinct error once and counts the
+      frames; the frame is never written untouched.
+    * It keeps no per-track state between frames (caches that depend only on ``identity_key``
+      are fine); there is no track lifecycle hook.
     """
 
     def anonymize(self, frame: Frame, faces: Sequence[Face], info: FrameInfo) -> None:
@@ -60,12 +64,24 @@ class Detector(Protocol):
 
 @dataclass(frozen=True)
 class Option:
-    """One option a plugin accepts, set from the command line as ``-O NAME=VALUE``."""
+    """One option a plugin accepts, set from the command line as ``-O NAME=VALUE`` (``-D`` for detectors).
+
+    ``type`` converts the user's text. The host then checks the value against the declared range
+    (contract 1.2, all optional): ``choices`` (the only values allowed), ``minimum`` and
+    ``maximum`` (inclusive bounds), ``above`` and ``below`` (exclusive bounds). A float value must
+    also be finite (``nan`` and ``inf`` are always refused). ``anonfilter plugins`` and the
+    one-line errors show the range. The default is checked the same way.
+    """
 
     name: str
     type: Callable[[str], Any]
     default: Any
     help: str
+    choices: Optional[Sequence[Any]] = None
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    above: Optional[float] = None
+    below: Optional[float] = None
 
 
 @dataclass(frozen=True)

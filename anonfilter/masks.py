@@ -30,8 +30,8 @@ class MaskStyle:
     def __post_init__(self) -> None:
         if self.shape not in MASK_SHAPES:
             raise ValueError(f"mask shape must be one of {', '.join(MASK_SHAPES)}, not {self.shape!r}")
-        if self.margin < 0 or self.feather < 0:
-            raise ValueError("mask margin and feather must not be negative")
+        if not (math.isfinite(self.margin) and math.isfinite(self.feather)) or self.margin < 0 or self.feather < 0:
+            raise ValueError("mask margin and feather must be finite and not negative")
 
 
 def face_mask(

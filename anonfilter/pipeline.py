@@ -3,7 +3,9 @@
 :class:`Anonymizer` is used the same way by the file transcoder and the live engine: ``push``
 each frame in order and write out what it returns, then ``flush`` at the end. It never returns a
 frame that has not been through the method, and when the method fails on a frame the whole frame
-is obscured instead (fail closed). When a file is searched on every n-th frame only, the detector
+is obscured instead (fail closed). The method is a plugin, so what it did is verified
+(:mod:`anonfilter.verify`): one that leaves a face unchanged or changes pixels outside the masks
+fails that frame too. Every failure is counted (:attr:`Anonymizer.failures`). When a file is searched on every n-th frame only, the detector
 runs in a thread of its own, so detection overlaps tracking and the method; a detector error
 still stops the stream, from the next ``push`` or ``flush``.
 """
@@ -14,16 +16,19 @@ import sys
 import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
 from anonfilter.detection.focus import FocusedDetection, searched_whole
+from anonfilter.errors import RunFailure
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
 from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
 from anonfilter.types import Detections, Face, Frame, FrameInfo, Region
+from anonfilter.verify import snapshot, verify
 
 FrameOut = tuple[Frame, FrameInfo]
 
@@ -48,6 +53,19 @@ def default_detect_every(width: int, height: int) -> int:
     of 490, at 67 s for its 30 s on every frame. Larger frames: :data:`DEFAULT_DETECT_EVERY`.
     """
     return 1 if searched_whole(width, height) else DEFAULT_DETECT_EVERY
+
+
+MAX_DISTINCT_FAILURES = 20
+"""Distinct failure messages kept one by one; later new ones are counted together."""
+
+
+@dataclass
+class Failure:
+    """One distinct reason frames were obscured whole: how many frames, and the first of them."""
+
+    message: str
+    frames: int
+    first_frame: int
 
 
 class FrameRecorder(Protocol):
@@ -97,6 +115,13 @@ class Anonymizer:
         """Focused detection: the overview, crops around the tracker's small faces and a patrol
         tile instead of the whole frame at full resolution (see :mod:`anonfilter.detection.focus`)."""
         self.obscured_frames: list[int] = []
+        self.failures: dict[str, Failure] = {}
+        """Each distinct reason a frame was obscured whole (the method raised, or failed the check)."""
+        self.frames_done = 0
+        self.frames_with_faces = 0
+        """Frames finished, and of them those with at least one tracked face (kept ones included)."""
+        self.require_faces = False
+        """When True, :meth:`flush` raises :class:`RunFailure` if no frame had a face (``--expect-faces``)."""
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
         self._pending: dict[int, FrameOut] = {}
@@ -158,6 +183,11 @@ class Anonymizer:
         out = self._finish(finished)
         if self._pending:  # a tracker that loses frames must not make us skip them silently
             raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
+        if self.require_faces and not self.frames_with_faces:
+            raise RunFailure(
+                f"no face was found in {self.frames_done} frames (--expect-faces); nothing written. "
+                "Check the detector and its options (-D), or leave out --expect-faces for a video without people"
+            )
         return out
 
     def _catch_up(self) -> FinishedFrames:
@@ -200,6 +230,8 @@ class Anonymizer:
             frame, info = self._pending.pop(index)
             if self.recorder is not None:
                 self.recorder.record(info, tracked)
+            self.frames_done += 1
+            self.frames_with_faces += bool(tracked)
             started = time.perf_counter()
             self._changed[index] = self.apply(frame, [face for face in tracked if not face.keep], info)
             self.seconds["method"] += time.perf_counter() - started
@@ -236,20 +268,40 @@ class Anonymizer:
         return self._changed.pop(index)
 
     def apply(self, frame: Frame, tracked: Sequence[TrackedFace], info: FrameInfo) -> tuple[Region, ...]:
-        """Run the method on one frame in place; if it fails, obscure the whole frame.
+        """Run the method on one frame in place and verify what it did; if it failed, obscure the whole frame.
 
         Returns the regions that may have changed: the faces' regions, or the whole frame.
         """
         try:
             faces = self.faces_for(tracked, info)
-            self.method.anonymize(frame, faces, info)
-            return tuple(face.region for face in faces)
+            before = snapshot(frame, faces, info.index)
+            problem = verify(frame, before, self.method.anonymize(frame, faces, info))
         except Exception as error:
-            if not self.obscured_frames:
-                self.report(
-                    f"method '{self.method_name}' failed on frame {info.index} ({type(error).__name__}: {error}); "
-                    "frames it fails on are obscured whole"
-                )
-            self.obscured_frames.append(info.index)
-            obscure_frame(frame)
-            return (Region(0, 0, frame.shape[1], frame.shape[0]),)
+            problem = f"{type(error).__name__}: {error}"
+        if problem is None:
+            return tuple(face.region for face in faces)
+        self._count_failure(problem, info.index)
+        obscure_frame(frame)
+        return (Region(0, 0, frame.shape[1], frame.shape[0]),)
+
+    def _count_failure(self, problem: str, index: int) -> None:
+        """Count a frame obscured for ``problem``; the first frame of each distinct problem is reported."""
+        message = f"method '{self.method_name}': {problem}"
+        if message not in self.failures and len(self.failures) >= MAX_DISTINCT_FAILURES:
+            message = "other failures"
+        failure = self.failures.get(message)
+        if failure is None:
+            self.failures[message] = Failure(message, 1, index)
+            self.report(f"{message} (frame {index}); frames it fails on are obscured whole")
+        else:
+            failure.frames += 1
+        self.obscured_frames.append(index)
+
+    def failure_summary(self) -> Optional[str]:
+        """One line on the frames obscured whole and why (None when there were none), for the end of a run."""
+        if not self.obscured_frames:
+            return None
+        reasons = "; ".join(
+            f"{failure.message} ({failure.frames} frames from frame {failure.first_frame})" for failure in self.failures.values()
+        )
+        return f"{len(self.obscured_frames)} of {self.frames_done} frames were obscured whole: {reasons}"

@@ -57,6 +57,8 @@ class RunReport:
         self.low_confidence_frames: list[dict[str, Any]] = []
         self.frames = 0
         self.frames_with_faces = 0
+        self.outcome: dict[str, Any] = {}
+        """Set by the command after the run: ``frames_obscured``, ``no_face_found`` (summary) and ``failures``."""
 
     def record(self, info: FrameInfo, tracked: Sequence[TrackedFace]) -> None:
         """Add one finished frame."""
@@ -85,7 +87,9 @@ class RunReport:
                 "kept_tracks": sum(track["kept"] for track in tracks),
                 "filled_face_frames": sum(track["frames"].get("filled", 0) for track in tracks),
                 "low_confidence_detections": len(self.low_confidence_frames),
+                **{key: value for key, value in self.outcome.items() if key != "failures"},
             },
+            "failures": self.outcome.get("failures", []),
             "tracks": tracks,
             "low_confidence": self.low_confidence_frames,
         }

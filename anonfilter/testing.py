@@ -16,8 +16,10 @@ Use it from your plugin's tests with pytest::
 
 Each check takes a zero-argument factory that returns a fresh method (or detector) instance and raises
 ``AssertionError`` with a clear message when the method breaks the contract in
-:mod:`anonfilter.hookspecs`. :func:`make_face` builds a :class:`~anonfilter.types.Face` the way
-the pipeline does, for your own tests.
+:mod:`anonfilter.hookspecs`, or would fail the check the host makes on every frame
+(:mod:`anonfilter.verify`). For your own tests, :func:`make_frame` makes a textured test frame,
+:func:`make_face` builds a :class:`~anonfilter.types.Face` the way the pipeline does, and
+:func:`make_info` the :class:`~anonfilter.types.FrameInfo` that comes with a frame.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.types import Detections, Face, Frame, FrameInfo
+from anonfilter.verify import snapshot, verify
 
 MethodFactory = Callable[[], Method]
 DetectorFactory = Callable[[], Detector]
@@ -63,14 +66,15 @@ def make_face(
     return Face(track_id, identity_key, box, 0.9, "detected", region, alpha, landmarks)
 
 
-def _info(frame: Frame, index: int = 0) -> FrameInfo:
-    return FrameInfo(index=index, time=index / 25, width=frame.shape[1], height=frame.shape[0])
+def make_info(frame: Frame, index: int = 0, live: bool = False) -> FrameInfo:
+    """The :class:`FrameInfo` of frame number ``index`` of a 25 fps stream of frames like ``frame``."""
+    return FrameInfo(index=index, time=index / 25, width=frame.shape[1], height=frame.shape[0], live=live)
 
 
 def _run(factory: MethodFactory, frame: Frame, faces: Sequence[Face], index: int = 0) -> Frame:
     method = factory()
     out = frame.copy()
-    result = method.anonymize(out, list(faces), _info(out, index))
+    result = method.anonymize(out, list(faces), make_info(out, index))
     assert result is None, "anonymize() must change the frame in place and return None"
     assert out.shape == frame.shape and out.dtype == np.uint8, "anonymize() must keep the frame's shape and dtype"
     return out
@@ -140,7 +144,24 @@ def check_deterministic_per_identity(factory: MethodFactory) -> None:
     assert np.array_equal(first, again), "same input and identity key gave different output"
 
 
+def check_passes_the_hosts_verification(factory: MethodFactory) -> None:
+    """The check the host makes on every frame passes: each face's core changed, nothing outside the masks, None returned.
+
+    A method that fails it has those frames obscured whole in real runs (see :mod:`anonfilter.verify`).
+    """
+    frame = make_frame(240, 320, seed=7)
+    boxes = [(40, 40, 100, 120), (200, 60, 260, 140), (150, 170, 162, 184)]
+    faces = [make_face(box, frame.shape, key, key) for key, box in enumerate(boxes, start=1)]
+    method = factory()
+    for index in (0, 9):  # two different outside grids
+        out = frame.copy()
+        before = snapshot(out, faces, index)
+        problem = verify(out, before, method.anonymize(out, faces, make_info(out, index)))
+        assert problem is None, f"the host would obscure this frame whole: {problem}"
+
+
 CONFORMANCE_CHECKS: list[Callable[[MethodFactory], None]] = [
+    check_passes_the_hosts_verification,
     check_changes_only_masked_pixels,
     check_handles_no_faces,
     check_handles_faces_at_frame_edges,

@@ -13,6 +13,12 @@ them only if the sequence number was even and unchanged across the copy, so a to
 used. Each slot has one writer. The header also carries heartbeats, the engine's state and
 figures, and the method the script asks for.
 
+The file holds raw camera frames, so it is private: :meth:`Bridge.create` makes it with
+``O_CREAT | O_EXCL | O_NOFOLLOW`` and mode 0600 (never over an existing file or through a planted
+symbolic link), and :meth:`Bridge.open` refuses a file another user owns or other users may read
+or write. The script removes it when it stops; the engine removes it when it created it, or when
+the script stopped answering.
+
 This module is imported by OBS's embedded Python (whatever version the user's OBS uses), so it
 needs nothing outside the standard library.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 import tempfile
 import time
@@ -32,6 +39,10 @@ HEADER_SIZE = 4096
 BYTES_PER_PIXEL = 4  # BGRA, the format OBS reads back and accepts (VIDEO_FORMAT_BGRA)
 IN, OUT = 0, 1
 """The two frame slots."""
+
+FILE_MODE = 0o600
+"""The bridge file is readable and writable by its owner only: its IN slot holds raw camera frames."""
+_PRIVATE_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 STARTING, RUNNING, STOPPED, FAILED = 0, 1, 2, 3
 """Engine states, as written by the engine in the header."""
@@ -70,6 +81,21 @@ def default_path() -> str:
     return os.path.join(folder, f"anonfilter-{os.getpid()}-{time.monotonic_ns()}.bridge")
 
 
+def check_private(path: str, status: os.stat_result) -> None:
+    """``ValueError`` unless ``status`` is that of a regular file of this user that no other user may read or write."""
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    if not hasattr(os, "getuid"):  # no POSIX owners and modes (Windows): the user's temporary folder is private
+        return
+    if status.st_uid != os.getuid():
+        raise ValueError(f"{path} belongs to another user (uid {status.st_uid}); refusing to use it")
+    if status.st_mode & 0o077:
+        raise ValueError(
+            f"{path} may be read or written by other users (mode {stat.S_IMODE(status.st_mode):04o}); "
+            f"the bridge holds raw camera frames and must have mode {FILE_MODE:04o}"
+        )
+
+
 class Bridge:
     """One mapped bridge file. Create it with :meth:`create` (the script) or :meth:`open` (the engine)."""
 
@@ -83,11 +109,15 @@ class Bridge:
 
     @classmethod
     def create(cls, path: str, width: int, height: int) -> "Bridge":
-        """Create (or replace) the file at ``path`` for frames of ``width x height``."""
+        """Create the file at ``path`` for frames of ``width x height``, private to this user (mode 0600).
+
+        ``FileExistsError`` when anything (a file, a symbolic link) is already at ``path``.
+        """
         if width <= 0 or height <= 0:
             raise ValueError(f"frame size must be positive, got {width}x{height}")
         size = HEADER_SIZE + 2 * width * height * BYTES_PER_PIXEL
-        handle = open(path, "w+b")
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _PRIVATE_FLAGS, FILE_MODE)
+        handle = os.fdopen(descriptor, "r+b")
         handle.truncate(size)
         buffer = mmap.mmap(handle.fileno(), size)
         for name, value in (("magic", MAGIC), ("width", width), ("height", height), ("engine_state", STARTING)):
@@ -97,8 +127,13 @@ class Bridge:
 
     @classmethod
     def open(cls, path: str) -> "Bridge":
-        """Map an existing bridge file; ``ValueError`` when it is not one."""
-        handle = open(path, "r+b")
+        """Map an existing bridge file; ``ValueError`` when it is not one or is not private to this user."""
+        handle = os.fdopen(os.open(path, os.O_RDWR | _PRIVATE_FLAGS), "r+b")
+        try:
+            check_private(path, os.fstat(handle.fileno()))
+        except ValueError:
+            handle.close()
+            raise
         size = os.fstat(handle.fileno()).st_size
         if size < HEADER_SIZE:
             handle.close()

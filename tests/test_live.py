@@ -79,6 +79,7 @@ def test_open_refuses_a_file_that_is_not_a_bridge(tmp_path: Path) -> None:
     """A wrong path gives a clear error, from the class and from `anonfilter live` (one line, exit 2)."""
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"x" * 8192)
+    junk.chmod(0o600)  # private, as a bridge must be: refused for what it holds
     with pytest.raises(ValueError, match="not an anonfilter bridge"):
         Bridge.open(str(junk))
     result = subprocess.run(

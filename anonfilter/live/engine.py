@@ -24,8 +24,9 @@ from anonfilter.errors import AnonfilterError
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import Captured, FrameSource
 from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer, default_detect_every
-from anonfilter.tracking.options import DEFAULTS
 from anonfilter.plugins import PluginHost
+from anonfilter.schema import check_arguments, range_of
+from anonfilter.tracking.options import DEFAULTS
 from anonfilter.types import FrameInfo
 from obs_script.bridge import OUT, RUNNING, STOPPED, Bridge
 
@@ -76,7 +77,8 @@ def add_delay_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay", type=float, default=0.0, metavar="SECONDS",
         help="hold frames this long and use the file pipeline's lookahead, so that a face is covered from its first "
-        "frame even when the detector finds it later (default: 0, no delay; 1-2 s gives the protection of a file)",
+        f"frame even when the detector finds it later (default: 0, no delay; 1-2 s gives the protection of a file"
+        f"{range_of('delay')})",
     )
 
 
@@ -88,8 +90,7 @@ def delayed_options(args: argparse.Namespace, fps: float, frame_size: Optional[t
     tracker's lookahead: ``--max-gap`` is as long as the rest allows, and ``--extend`` before a
     face's first detection at most that long.
     """
-    if not math.isfinite(args.delay) or args.delay < 0:
-        raise AnonfilterError(f"--delay must be a number of seconds of 0 or more, not {args.delay}")
+    check_arguments(args)
     detect_every = args.detect_every or (default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY)
     lookahead = round(args.delay * fps) - (detect_every if detect_every > 1 else 0)
     if lookahead < 2:
@@ -160,6 +161,8 @@ class LiveEngine:
         self._stamps: dict[int, Captured] = {}
         self._last_index = -1
         self._first_ns: Optional[int] = None
+        self.script_gone = False
+        """Set when :meth:`run` stopped because the OBS script stopped answering (the bridge is then orphaned)."""
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None) -> None:
         """Process frames until ``stop`` is set, ``max_frames`` are done, or the script is gone."""
@@ -173,6 +176,7 @@ class LiveEngine:
                 self.bridge.beat("engine_heartbeat_ns")
                 if self._script_gone():
                     self.report("the OBS script stopped answering; exiting")
+                    self.script_gone = True
                     break
                 self._switch_method_if_asked()
                 captured = self.source.next(timeout=0.1)

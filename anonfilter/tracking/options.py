@@ -18,6 +18,7 @@ from anonfilter.identity.worker import EmbeddingWorker
 from anonfilter.tracking.base import Tracker
 from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
+from anonfilter.schema import range_of
 from anonfilter.tracking.temporal import TemporalTracker
 
 TRACKERS = ("temporal", "none")
@@ -54,7 +55,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
         type=float,
         default=DEFAULTS.keep_distance,
         metavar="D",
-        help=f"dlib embedding distance under which a face is a --keep person; lower is stricter (default: {DEFAULTS.keep_distance})",
+        help=f"dlib embedding distance under which a face is a --keep person; lower is stricter (default: {DEFAULTS.keep_distance}{range_of('keep_distance')})",
     )
     if live:
         group.add_argument(
@@ -62,7 +63,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
             type=float,
             default=DEFAULTS.coast,
             metavar="SECONDS",
-            help=f"keep anonymizing a lost face at its predicted place this long (default: {DEFAULTS.coast})",
+            help=f"keep anonymizing a lost face at its predicted place this long (default: {DEFAULTS.coast}{range_of('coast')})",
         )
     else:
         group.add_argument(
@@ -70,7 +71,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
             type=float,
             default=DEFAULTS.max_gap,
             metavar="SECONDS",
-            help=f"fill gaps in a face's detections up to this long; also the lookahead (default: {DEFAULTS.max_gap})",
+            help=f"fill gaps in a face's detections up to this long; also the lookahead (default: {DEFAULTS.max_gap}{range_of('max_gap')})",
         )
         group.add_argument(
             "--extend",
@@ -80,7 +81,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
             metavar=("BEFORE", "AFTER"),
             help=(
                 "anonymize a face this many seconds before its first and after its last detection "
-                f"(default: {DEFAULTS.extend_before} {DEFAULTS.extend_after})"
+                f"(default: {DEFAULTS.extend_before} {DEFAULTS.extend_after}{range_of('extend')})"
             ),
         )
 

@@ -26,7 +26,7 @@ import numpy as np
 import anonfilter
 from anonfilter.faces import COMMON_OPTIONS, LearnedFaceMethod, beside, from_output, key_rng, onnx_session, to_input
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.2"
 MODEL_FILE = "decoupled.onnx"
 DEFAULT_SPREAD = 1.0
 
@@ -53,7 +53,10 @@ class Decoupled(LearnedFaceMethod):
 
 
 OPTIONS = (
-    anonfilter.Option("spread", float, DEFAULT_SPREAD, "how far control identities lie from the average face (1: as far as real people)"),
+    anonfilter.Option(
+        "spread", float, DEFAULT_SPREAD, "how far control identities lie from the average face (1: as far as real people)",
+        above=0.0, maximum=10.0,
+    ),
 ) + COMMON_OPTIONS
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import anonfilter
 from anonfilter.faces import COMMON_OPTIONS, LearnedFaceMethod, beside, from_output, key_rng, onnx_session, to_input
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.2"
 MODEL_FILE = "latentshift.onnx"
 TARGETS_FILE = "latentshift_targets.npy"
 DEFAULT_STRENGTH = 0.8
@@ -64,7 +64,9 @@ class LatentShift(LearnedFaceMethod):
         return from_output(output)
 
 
-OPTIONS = (anonfilter.Option("strength", float, DEFAULT_STRENGTH, "how far the latent code moves toward the target (0..1)"),) + COMMON_OPTIONS
+OPTIONS = (anonfilter.Option(
+        "strength", float, DEFAULT_STRENGTH, "how far the latent code moves toward the target", minimum=0.0, maximum=1.0
+    ),) + COMMON_OPTIONS
 
 
 @anonfilter.hookimpl

@@ -4,7 +4,7 @@ import numpy as np
 
 import anonfilter
 
-ANONFILTER_CONTRACT = "1.1"
+ANONFILTER_CONTRACT = "1.2"
 
 
 def parse_color(text: str) -> tuple[int, int, int]:

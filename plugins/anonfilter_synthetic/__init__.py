@@ -8,7 +8,7 @@ de-identification and stability; see docs/methods.md) and accepts that method's 
 import anonfilter
 from anonfilter_latentshift import OPTIONS, LatentShift
 
-ANONFILTER_CONTRACT = "1.0"
+ANONFILTER_CONTRACT = "1.2"
 
 
 @anonfilter.hookimpl
