@@ -80,7 +80,9 @@ def anonymizer_from_args(
     those the chosen detector has), e.g. a lower detection resolution for live use. A method that
     aligns faces on their landmarks also gets :data:`LANDMARK_DETECTOR_DEFAULTS`, and focused
     detection in a thread of its own :data:`DETECTOR_THREAD_DEFAULTS`.
-    ``frame_size`` (width, height) picks the default ``--detect-every`` for files.
+    ``frame_size`` (width, height) picks the default ``--detect-every`` for files. ``live`` is a
+    pipeline without lookahead (the live engine without ``--delay``): by default it searches every
+    frame whole.
     """
     check_arguments(args)
     if host is None:
@@ -88,10 +90,10 @@ def anonymizer_from_args(
         for problem in host.problems:
             print(f"anonfilter: {problem}", file=sys.stderr)
     method_spec = host.method_spec(args.method)
-    detection = args.detection or ("whole" if method_spec.uses_landmarks else "focused")
+    detection = args.detection or ("whole" if live or method_spec.uses_landmarks else "focused")
     detect_every = args.detect_every
-    if detect_every is None:
-        detect_every = default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
+    if detect_every is None:  # live without lookahead: every frame (a face between runs would be shown)
+        detect_every = 1 if live else default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
     method = host.create_method(args.method, args.option)
     spec = host.detector_spec(args.detector)
     known = {option.name for option in spec.options}

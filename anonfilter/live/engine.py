@@ -60,8 +60,7 @@ def build_live_anonymizer(
         args = default_live_options()
     if args.delay:
         return anonymizer_from_args(delayed_options(args, fps, frame_size), fps, live=False, host=host, frame_size=frame_size)
-    immediate = argparse.Namespace(**{**vars(args), "detection": args.detection or "whole", "detect_every": args.detect_every or 1})
-    return anonymizer_from_args(immediate, fps, live=True, host=host, detector_defaults=LIVE_DETECTOR_DEFAULTS)
+    return anonymizer_from_args(args, fps, live=True, host=host, detector_defaults=LIVE_DETECTOR_DEFAULTS)
 
 
 def default_live_options() -> argparse.Namespace:
