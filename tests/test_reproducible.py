@@ -1,0 +1,79 @@
+"""The same input, method and seed give the same output, bit for bit (a refactoring must not change it).
+
+Two short shared clips are cut losslessly (FFV1) to their first frames and anonymized end to end
+through the command line with a fixed seed and a lossless encoder, so the checksum of the decoded
+output frames pins everything between decoding and encoding: detection, tracking, masks, the
+method and the colour conversions. When a change is meant to alter the output, say so in its
+commit and update the checksums here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import av
+import pytest
+
+from anonfilter.cli import main
+from tests.data import shared_path
+
+FRAMES = 30
+"""Frames of each clip kept: enough for tracks to start, be filled and confirmed."""
+
+CLIPS = {
+    "hamilton": "videos/face_recognition_short_hamilton_clip.mp4",
+    "liveportrait_d18": "videos/liveportrait_d18.mp4",
+}
+
+CHECKSUMS = {
+    ("hamilton", "blur"): "4d4db07ef25ec5b3c9a726b06828111d7b0439db21f036a041b9316efa5693b9",
+    ("hamilton", "synthetic"): "33ef6d44d5697da94238b9a3a564278053212c40ac305e41953071eae55c2863",
+    ("liveportrait_d18", "blur"): "86cc3cd9d5a780382b751e83478af72688f72eb310b794cc55f5d619be474868",
+    ("liveportrait_d18", "synthetic"): "ed45eeca4f5176e931c8d274d89ed9d23fdd9ac5f4c49da87ecd2169f254936c",
+}
+"""SHA-256 of the decoded output frames' planes, computed at the branch point of issue 19."""
+
+
+def lossless_cut(source: Path, target: Path, frames: int) -> Path:
+    """The first ``frames`` video frames of ``source`` as FFV1 in Matroska (no audio): decoded pixels kept exactly."""
+    with av.open(str(source)) as input_, av.open(str(target), "w") as output:
+        video_in = input_.streams.video[0]
+        video = output.add_stream("ffv1", rate=video_in.average_rate)
+        video.width, video.height, video.pix_fmt = video_in.width, video_in.height, "yuv420p"
+        video.time_base = video.codec_context.time_base = video_in.time_base
+        for index, frame in enumerate(input_.decode(video_in)):
+            if index >= frames:
+                break
+            output.mux(video.encode(frame.reformat(format="yuv420p")))
+        output.mux(video.encode(None))
+    return target
+
+
+def frames_checksum(path: Path) -> tuple[int, str]:
+    """How many frames ``path``'s video has, and the SHA-256 of their planes in order."""
+    digest = hashlib.sha256()
+    count = 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            count += 1
+            digest.update(frame.reformat(format="yuv420p").to_ndarray().tobytes())
+    return count, digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cuts(tmp_path_factory) -> dict[str, Path]:
+    """Each clip's first :data:`FRAMES` frames, cut losslessly once."""
+    folder = tmp_path_factory.mktemp("reproducible")
+    return {name: lossless_cut(shared_path(relative), folder / f"{name}.mkv", FRAMES) for name, relative in CLIPS.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip, method", sorted(CHECKSUMS))
+def test_output_is_bit_for_bit_the_same_with_a_seed(clip, method, cuts, tmp_path):
+    output = tmp_path / "out.mkv"
+    arguments = ["-i", str(cuts[clip]), "-o", str(output), "-q", "-m", method, "--seed", "1", "--codec", "ffv1"]
+    assert main(arguments) == 0
+    count, checksum = frames_checksum(output)
+    assert count == FRAMES
+    assert checksum == CHECKSUMS[(clip, method)], f"{clip} with {method}: output changed ({checksum})"
