@@ -40,7 +40,7 @@ from anonfilter.identity.embedder import SAME_PERSON_DISTANCE, FaceEmbedder, dis
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.pipeline import Anonymizer
 from anonfilter.tracking.base import TrackedFace
-from anonfilter.types import Detections, Frame, FrameInfo
+from anonfilter.types import AnonymizedFrame, Detections, Frame, FrameInfo
 from ffmpeg_bridge.reading import probe
 from ffmpeg_bridge.source import open_input
 
@@ -260,8 +260,8 @@ class Evaluator:
         counts = Evaluation(path.name)
         frames = 0
 
-        def take(finished: list[tuple[Frame, FrameInfo]]) -> None:
-            for frame, frame_info in finished:
+        def take(finished: list[AnonymizedFrame]) -> None:
+            for frame, frame_info, _ in finished:
                 tracked = recorder.faces.pop(frame_info.index, [])
                 original = originals.pop(frame_info.index, None)
                 if original is None or len(samples) >= self.max_faces:

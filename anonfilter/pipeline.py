@@ -27,10 +27,10 @@ from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
 from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
-from anonfilter.types import Detections, Face, Frame, FrameInfo, Region
+from anonfilter.types import AnonymizedFrame, Detections, Face, Frame, FrameInfo, Region
 from anonfilter.verify import snapshot, verify
 
-FrameOut = tuple[Frame, FrameInfo]
+FrameIn = tuple[Frame, FrameInfo]
 
 DEFAULT_DETECT_EVERY = 4
 """Files: the detector runs on every 4th frame of a frame that focused detection does not search
@@ -124,19 +124,18 @@ class Anonymizer:
         """When True, :meth:`flush` raises :class:`RunFailure` if no frame had a face (``--expect-faces``)."""
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
-        self._pending: dict[int, FrameOut] = {}
-        self._waiting: list[FrameOut] = []
+        self._pending: dict[int, FrameIn] = {}
+        self._waiting: list[FrameIn] = []
         """Files with detection on every n-th frame: the frames since the latest detector run began,
         held until its result is in (it runs in :attr:`_detecting`'s thread meanwhile)."""
         self._next_detection = 0
         """The first frame index of the next block of ``detect_every`` frames (its first frame pushed is searched)."""
         self._detecting: Optional[Future[Detections]] = None
         self._detector_thread: Optional[ThreadPoolExecutor] = None
-        self._changed: dict[int, tuple[Region, ...]] = {}
-        """Frame index -> the regions ``apply`` changed, for the frames the latest push/flush returned."""
 
-    def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
-        """Add the next frame; returns the frames that are finished, in order (maybe none yet).
+    def push(self, frame: Frame, info: FrameInfo) -> list[AnonymizedFrame]:
+        """Add the next frame; returns the frames that are finished, in order (maybe none yet),
+        each with the regions anonymizing may have changed.
 
         With detection on every n-th frame of a file, the detector runs in a thread of its own
         while this one tracks and anonymizes the frames before: each detector run starts when its
@@ -167,7 +166,7 @@ class Anonymizer:
         self._next_detection = (index // self.detect_every + 1) * self.detect_every
         return True
 
-    def flush(self) -> list[FrameOut]:
+    def flush(self) -> list[AnonymizedFrame]:
         """End of stream: anonymize and return every frame still held back."""
         last = self._waiting.pop() if len(self._waiting) > 1 else None  # not a detector frame: search it too
         finished = self._catch_up()
@@ -223,9 +222,8 @@ class Anonymizer:
         self.seconds["track"] += time.perf_counter() - started
         return finished
 
-    def _finish(self, finished: FinishedFrames) -> list[FrameOut]:
+    def _finish(self, finished: FinishedFrames) -> list[AnonymizedFrame]:
         out = []
-        self._changed = {}  # only the latest batch: a caller that never asks keeps nothing
         for index, tracked in finished:
             frame, info = self._pending.pop(index)
             if self.recorder is not None:
@@ -233,9 +231,9 @@ class Anonymizer:
             self.frames_done += 1
             self.frames_with_faces += bool(tracked)
             started = time.perf_counter()
-            self._changed[index] = self.apply(frame, [face for face in tracked if not face.keep], info)
+            changed = self.apply(frame, [face for face in tracked if not face.keep], info)
             self.seconds["method"] += time.perf_counter() - started
-            out.append((frame, info))
+            out.append(AnonymizedFrame(frame, info, changed))
         return out
 
     def faces_for(self, tracked: Sequence[TrackedFace], info: FrameInfo) -> list[Face]:
@@ -256,16 +254,6 @@ class Anonymizer:
                 )
             )
         return faces
-
-    def changed_regions(self, index: int) -> tuple[Region, ...]:
-        """The regions of frame ``index`` that anonymizing may have changed; pixels outside are as pushed.
-
-        Ask for each frame after the ``push`` or ``flush`` that returned it, before the next call
-        (each call forgets the previous batch); each frame's answer is handed out once. These are
-        the faces' regions (the method contract allows no change elsewhere), or the whole frame
-        when it was obscured. The transcoder uses it to convert only these pixels back to YUV.
-        """
-        return self._changed.pop(index)
 
     def apply(self, frame: Frame, tracked: Sequence[TrackedFace], info: FrameInfo) -> tuple[Region, ...]:
         """Run the method on one frame in place and verify what it did; if it failed, obscure the whole frame.

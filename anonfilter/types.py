@@ -10,7 +10,7 @@ order, C-contiguous.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -115,3 +115,14 @@ class FrameInfo:
     width: int
     height: int
     live: bool = False
+
+
+class AnonymizedFrame(NamedTuple):
+    """A frame the pipeline is done with, as one value: its pixels (anonymized in place, or
+    obscured whole), where it sits, and the regions that may differ from the frame pushed (the
+    faces' regions, or the whole frame). Pixels outside ``changed`` are as they came in; the
+    transcoder converts only these regions back to YUV."""
+
+    frame: Frame
+    info: FrameInfo
+    changed: tuple[Region, ...]

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
 import av
 import av.container
@@ -39,7 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from anonfilter.errors import AnonfilterError, RunFailure
-from anonfilter.types import Frame, FrameInfo, Region
+from anonfilter.types import AnonymizedFrame, Frame, FrameInfo
 from ffmpeg_bridge.colour import I420Converter, Stored, converter_for
 from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
 from ffmpeg_bridge.outputfile import check_output, output_location
@@ -60,24 +60,20 @@ QUEUE_BYTES = 64 << 20
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 """MP4 muxer options for a stream that is written once, front to back (standard output)."""
 
-FrameOut = tuple[Frame, FrameInfo]
-
-
 class FrameProcessor(Protocol):
     """What :func:`transcode` pushes frames through (:class:`anonfilter.pipeline.Anonymizer`).
 
-    A processor may also have ``changed_regions(index) -> tuple[Region, ...]``: the regions of a
-    frame it just returned that may differ from the frame pushed (asked once per frame, right
-    after the ``push`` or ``flush`` that returned it). The fast colour path converts only those
-    back to YUV. Without that method any pixel may have changed, and the whole frame is converted.
+    Each frame comes back as one :class:`~anonfilter.types.AnonymizedFrame`: with the regions
+    that may differ from the frame pushed (the whole frame when any pixel may have changed). The
+    fast colour path converts only those back to YUV.
     A frame's array is the processor's from ``push`` until it returns it; after that it may
     hold the pixels of a later frame (the fast colour path reuses it), so keep copies, not views.
     """
 
-    def push(self, frame: Frame, info: FrameInfo) -> list[FrameOut]:
+    def push(self, frame: Frame, info: FrameInfo) -> Sequence[AnonymizedFrame]:
         """Take the next frame; return the frames that are done, in order (maybe none yet)."""
 
-    def flush(self) -> list[FrameOut]:
+    def flush(self) -> Sequence[AnonymizedFrame]:
         """End of stream: return every frame still held back."""
 
 
@@ -262,10 +258,6 @@ class _Job:
         """Frame index -> (pts, duration) in the video's time base, from reader to encoder."""
         self.stored: dict[int, Stored] = {}
         """Frame index -> what the converter kept of the decoded frame, from reader to encoder."""
-        self.whole_frame = (Region(0, 0, *info.display_size),)
-        self.changed_regions: Callable[[int], tuple[Region, ...]] = getattr(
-            processor, "changed_regions", lambda index: self.whole_frame
-        )
         self.seconds = {"decode": 0.0, "encode": 0.0}
         self.decoded_count = 0
         self.encoded = 0
@@ -379,9 +371,9 @@ class _Job:
         self._hand_on(self.processor.flush(), bar)
         self._put(self.processed, _END)
 
-    def _hand_on(self, finished: list[FrameOut], bar: tqdm) -> None:
-        for image, info in finished:
-            self._put(self.processed, (image, info, self.changed_regions(info.index)))
+    def _hand_on(self, finished: Sequence[AnonymizedFrame], bar: tqdm) -> None:
+        for done in finished:
+            self._put(self.processed, done)
         bar.update(len(finished))
 
     def _encoded(self, frame: Optional[av.VideoFrame]) -> list[av.Packet]:

@@ -19,7 +19,7 @@ import pytest
 from anonfilter.errors import AnonfilterError
 from anonfilter.pipeline import Anonymizer
 from anonfilter.tracking.base import TrackedFace
-from anonfilter.types import Detections, FrameInfo, Region
+from anonfilter.types import AnonymizedFrame, Detections, FrameInfo, Region
 from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
 from ffmpeg_bridge.colour import I420Converter
 from tests.data import shared_path
@@ -32,19 +32,23 @@ class LaggingMarker:
 
     def __init__(self, lag: int = 3, fail_at: int | None = None, error: type[BaseException] = RuntimeError) -> None:
         self.lag, self.fail_at, self.error = lag, fail_at, error
-        self.held: list[tuple[np.ndarray, FrameInfo]] = []
+        self.held: list[AnonymizedFrame] = []
 
-    def push(self, frame: np.ndarray, info: FrameInfo) -> list[tuple[np.ndarray, FrameInfo]]:
+    def push(self, frame: np.ndarray, info: FrameInfo) -> list[AnonymizedFrame]:
         if info.index == self.fail_at:
             raise self.error("processor failed")
         frame[:8, :8] = MARK
-        self.held.append((frame, info))
+        self.held.append(AnonymizedFrame(frame, info, self.changed(info)))
         ready, self.held = self.held[: max(0, len(self.held) - self.lag)], self.held[max(0, len(self.held) - self.lag) :]
         return ready
 
-    def flush(self) -> list[tuple[np.ndarray, FrameInfo]]:
+    def flush(self) -> list[AnonymizedFrame]:
         ready, self.held = self.held, []
         return ready
+
+    def changed(self, info: FrameInfo) -> tuple[Region, ...]:
+        """The regions declared changed: the whole frame (anything may have changed)."""
+        return (Region(0, 0, info.width, info.height),)
 
 
 def gradient(width: int, height: int, index: int) -> np.ndarray:
@@ -326,7 +330,7 @@ class RegionPainter(LaggingMarker):
             frame[region.slices] = MARK
         return super().push(frame, info)
 
-    def changed_regions(self, index: int) -> tuple[Region, ...]:
+    def changed(self, info: FrameInfo) -> tuple[Region, ...]:
         return self.declared
 
 
@@ -430,7 +434,7 @@ def test_fast_path_converts_the_whole_frame_for_a_processor_that_does_not_say_wh
     source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
     write_clip(source, list(range(0, 200, 40)))
 
-    class CornerMarker(LaggingMarker):  # no changed_regions: anything may have changed
+    class CornerMarker(LaggingMarker):  # declares the whole frame: anything may have changed
         def push(self, frame, info):
             frame[-8:, -8:] = MARK
             return super().push(frame, info)

@@ -62,9 +62,9 @@ def run(method, count=5):
 def test_frames_come_out_in_order_after_the_method_and_kept_faces_are_skipped():
     method = RecordingMethod()
     frames, out, messages, _ = run(method)
-    assert [info.index for _, info in out] == list(range(5))
+    assert [done.info.index for done in out] == list(range(5))
     assert method.calls == [(i, [1]) for i in range(5)]
-    frame = out[0][0]
+    frame = out[0].frame
     assert (frame[70:90, 60:80] == 0).all()  # face 1 anonymized
     assert np.array_equal(frame[70:90, 220:240], frames[0][70:90, 220:240])  # kept face 2 untouched
     assert messages == []
@@ -75,7 +75,7 @@ def test_a_failing_method_obscures_the_whole_frame_and_is_reported_once():
     frames, out, messages, anonymizer = run(method)
     assert anonymizer.obscured_frames == [1, 3]
     assert len(messages) == 1 and "recording" in messages[0] and "frame 1" in messages[0]
-    obscured = out[1][0]
+    obscured = out[1].frame
     # whole-frame pixelation: far fewer distinct colours than the textured input
     assert len(np.unique(obscured.reshape(-1, 3), axis=0)) < 400
     assert not np.array_equal(obscured, frames[1])
@@ -103,7 +103,7 @@ def test_with_detection_on_every_nth_frame_the_last_frame_is_always_searched():
     for index in range(7):
         out += anonymizer.push(make_frame(seed=index), FrameInfo(index, index / 25, 320, 240))
     out += anonymizer.flush()
-    assert [info.index for _, info in out] == list(range(7))
+    assert [done.info.index for done in out] == list(range(7))
     assert tracker.searched == [0, 4, 6]  # every 4th frame, and the last one
 
 
@@ -128,9 +128,9 @@ def test_files_run_the_detector_in_its_own_thread_while_earlier_frames_are_anony
     for index in range(10):
         out += anonymizer.push(make_frame(seed=index), FrameInfo(index, index / 25, 320, 240))
         # frame 4's run has started when frame 4 arrives, and frames 0-3 come out at the same call
-        assert [info.index for _, info in out] == (list(range(4)) if 4 <= index < 8 else list(range(8)) if index >= 8 else [])
+        assert [done.info.index for done in out] == (list(range(4)) if 4 <= index < 8 else list(range(8)) if index >= 8 else [])
     out += anonymizer.flush()
-    assert [info.index for _, info in out] == list(range(10))
+    assert [done.info.index for done in out] == list(range(10))
     assert [call[0] for call in method.calls] == list(range(10))
     assert tracker.searched == [0, 4, 8, 9]
     assert detector.threads[:3] == ["anonfilter-detect_0"] * 3  # the last frame is searched in the caller's thread
@@ -148,4 +148,4 @@ def test_a_detector_error_in_its_thread_stops_the_stream_and_returns_no_frame_it
     with pytest.raises(RuntimeError, match="detector broke"):
         for index, frame in enumerate(frames):
             out += anonymizer.push(frame, FrameInfo(index, index / 25, 320, 240))
-    assert [info.index for _, info in out] == list(range(4))  # only frames whose detector run succeeded
+    assert [done.info.index for done in out] == list(range(4))  # only frames whose detector run succeeded

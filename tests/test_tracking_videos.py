@@ -253,7 +253,7 @@ def test_pipeline_with_the_tracker_blurs_every_frame_of_a_real_clip():
     for index, frame in enumerate(frames):
         out += anonymizer.push(frame.copy(), FrameInfo(index, index / 25, width, height))
     out += anonymizer.flush()
-    assert [info.index for _, info in out] == list(range(40)) and detector.calls == 21
-    for (result, info), original, detections in zip(out, frames, found):
+    assert [done.info.index for done in out] == list(range(40)) and detector.calls == 21
+    for (result, info, _), original, detections in zip(out, frames, found):
         x0, y0, x1, y1 = detections.boxes[0].astype(int)
         assert not np.array_equal(result[y0:y1, x0:x1], original[y0:y1, x0:x1]), info.index

@@ -192,7 +192,7 @@ class LiveEngine:
         index = self._index(captured.capture_ns)
         self._stamps[index] = captured
         info = FrameInfo(index, captured.capture_ns / 1e9, self.bridge.width, self.bridge.height, live=True)
-        for frame, done in self.anonymizer.push(captured.frame, info):
+        for frame, done, _ in self.anonymizer.push(captured.frame, info):
             stamp = self._stamps.pop(done.index)
             self.bridge.publish(
                 OUT, stamp.index, stamp.capture_ns, lambda: cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA, dst=self._out)
