@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Iterable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -287,9 +287,12 @@ class Anonymizer:
 
     def failure_summary(self) -> Optional[str]:
         """One line on the frames obscured whole and why (None when there were none), for the end of a run."""
-        if not self.obscured_frames:
-            return None
-        reasons = "; ".join(
-            f"{failure.message} ({failure.frames} frames from frame {failure.first_frame})" for failure in self.failures.values()
-        )
-        return f"{len(self.obscured_frames)} of {self.frames_done} frames were obscured whole: {reasons}"
+        return failure_summary(len(self.obscured_frames), self.frames_done, self.failures.values())
+
+
+def failure_summary(obscured: int, frames: int, failures: Iterable[Failure]) -> Optional[str]:
+    """One line on ``obscured`` of ``frames`` obscured whole and why (None when there were none)."""
+    if not obscured:
+        return None
+    reasons = "; ".join(f"{failure.message} ({failure.frames} frames from frame {failure.first_frame})" for failure in failures)
+    return f"{obscured} of {frames} frames were obscured whole: {reasons}"

@@ -14,22 +14,26 @@ from typing import Any
 
 from anonfilter.errors import AnonfilterError
 from anonfilter.hookspecs import Option
+from anonfilter.masks import MaskStyle
+from anonfilter.tracking.settings import TrackerSettings
 
 PIPELINE_OPTIONS: tuple[Option, ...] = (
-    Option("margin", float, 0.3, "mask margin around the face box, fraction of its size per side", minimum=0, maximum=10),
+    Option("margin", float, MaskStyle.margin, "mask margin around the face box, fraction of its size per side", minimum=0, maximum=10),
     Option("detect_every", int, None, "run the detector on every N-th frame only", minimum=1, maximum=30),
     Option(
-        "keep_distance", float, 0.45, "dlib distance under which a face is a --keep person",
+        "keep_distance", float, TrackerSettings.keep_distance, "dlib distance under which a face is a --keep person",
         above=0, maximum=0.6,  # 0.6 is dlib's own same-person threshold: above it strangers would be kept
     ),
-    Option("max_gap", float, 1.0, "seconds of missed detections filled", minimum=0, maximum=10),
-    Option("extend", float, 0.4, "seconds anonymized before and after a face's detections", minimum=0, maximum=10),
-    Option("coast", float, 0.8, "seconds a lost live face stays anonymized", minimum=0, maximum=10),
+    Option("max_gap", float, TrackerSettings.max_gap, "seconds of missed detections filled", minimum=0, maximum=10),
+    Option("extend", float, TrackerSettings.extend_before, "seconds anonymized before and after a face's detections", minimum=0, maximum=10),
+    Option("coast", float, TrackerSettings.coast, "seconds a lost live face stays anonymized", minimum=0, maximum=10),
     Option("delay", float, 0.0, "seconds the live engine holds frames back", minimum=0, maximum=10),
 )
 """The ranges of the pipeline's own numeric options (``--margin``, ``--detect-every``, ...), by their
-argparse ``dest``; :func:`check_arguments` checks parsed options against them, and their ``--help``
-shows the range (:func:`range_of`)."""
+argparse ``dest``: :func:`check_arguments` checks parsed options against them, their ``--help``
+shows the range (:func:`range_of`), and :class:`anonfilter.config.Config` checks its fields
+against the same entries. Defaults are those of the values that hold them (:class:`MaskStyle`,
+:class:`TrackerSettings`)."""
 
 
 def describe_range(option: Option) -> str:

@@ -211,7 +211,7 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
 
 def live_latency(clip: Path, frames: int = 100) -> list[float]:
     """Per-frame latency (ms) of the live pipeline (live tracker, live detector defaults) on ``clip`` at 1280x720."""
-    anonymizer = build_live_anonymizer()
+    anonymizer = build_live_anonymizer(None, PluginHost(), 30.0, (1280, 720))
     latencies = []
     with av.open(str(clip)) as container:
         for index, frame in enumerate(container.decode(video=0)):

@@ -100,7 +100,7 @@ def transcode(
     make_processor: Callable[[VideoInfo], FrameProcessor],
     encoder: EncoderSettings = EncoderSettings(),
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
     report: Callable[[str], None] = warn,
     strict: bool = False,
     container_format: Optional[str] = None,
@@ -113,8 +113,8 @@ def transcode(
     temporary file beside it and published only when everything succeeded (never replacing a
     file that appeared meanwhile, unless ``overwrite``); on any failure it is removed. Bad input
     or output raises :class:`AnonfilterError` (one line for the user) before anything is
-    written, a failure while writing :class:`RunFailure`. ``progress`` shows a progress bar
-    when stderr is a terminal; ``report`` receives one-line notes (streams that cannot be
+    written, a failure while writing :class:`RunFailure`. ``progress`` True shows a progress bar
+    when stderr is a terminal (a function instead is called with each number of frames finished); ``report`` receives one-line notes (streams that cannot be
     copied, damaged input). Damaged input (frames that cannot be decoded, a file that ends
     early) is reported, and with ``strict`` is an error. ``-`` reads standard input or writes
     standard output (in ``container_format``, Matroska by default); ``container_format`` also
@@ -133,9 +133,9 @@ def transcode(
                 job = _Job(reader, output, info, processor, encoder, report, output_name)
                 with tqdm(
                     total=info.frames, unit="frame", desc="anonymizing", file=sys.stderr, dynamic_ncols=True,
-                    disable=not (progress and sys.stderr.isatty()),
+                    disable=not (progress is True and sys.stderr.isatty()),
                 ) as bar, opencv_threads(1):
-                    job.run(bar)
+                    job.run(progress if callable(progress) else bar.update)
                 _check_damage(reader.damage.summary(info), strict, report)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -262,13 +262,13 @@ class _Job:
         self.decoded_count = 0
         self.encoded = 0
 
-    def run(self, bar: tqdm) -> None:
+    def run(self, advance: Callable[[int], None]) -> None:
         """Run the reader and encoder threads and push frames through the processor in this one."""
         threads = [threading.Thread(target=self._guard, args=(work,), daemon=True) for work in (self._read, self._encode)]
         for thread in threads:
             thread.start()
         try:
-            self._process(bar)
+            self._process(advance)
             threads[1].join()  # the encoder drains what is left
         except _Stopped:  # a thread failed: its error is raised below
             pass
@@ -365,16 +365,16 @@ class _Job:
         """Turn a processed frame back to how the input stores it (its display rotation is kept)."""
         return np.ascontiguousarray(np.rot90(image, -self.info.rotation // 90)) if self.info.rotation else image
 
-    def _process(self, bar: tqdm) -> None:
+    def _process(self, advance: Callable[[int], None]) -> None:
         while (item := self._get(self.decoded)) is not _END:
-            self._hand_on(self.processor.push(*item), bar)
-        self._hand_on(self.processor.flush(), bar)
+            self._hand_on(self.processor.push(*item), advance)
+        self._hand_on(self.processor.flush(), advance)
         self._put(self.processed, _END)
 
-    def _hand_on(self, finished: Sequence[AnonymizedFrame], bar: tqdm) -> None:
+    def _hand_on(self, finished: Sequence[AnonymizedFrame], advance: Callable[[int], None]) -> None:
         for done in finished:
             self._put(self.processed, done)
-        bar.update(len(finished))
+        advance(len(finished))
 
     def _encoded(self, frame: Optional[av.VideoFrame]) -> list[av.Packet]:
         """Encode one frame (None: drain the encoder); an encoder failure is one :class:`RunFailure` line."""

@@ -13,12 +13,12 @@ with faces and the frames obscured, with their reasons.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import av
 
-from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter import Config, StreamInfo, open_pipeline
+from anonfilter.config import DetectionConfig
 from anonfilter.types import FrameInfo
 
 SECONDS = 4.0
@@ -26,9 +26,7 @@ SECONDS = 4.0
 
 def count(method: str, clip: str) -> str:
     """One line: the method's obscured frames over the first :data:`SECONDS` of ``clip``."""
-    parser = argparse.ArgumentParser()
-    add_pipeline_arguments(parser, live=False)
-    args = parser.parse_args(["--method", method, "--detect-every", "1", "--detection", "whole", "-D", "resolution=960"])
+    config = Config(method=method, detection=DetectionConfig(options=("resolution=960",), every=1, mode="whole"))
     anonymizer = None
     with av.open(clip) as container:
         stream = container.streams.video[0]
@@ -38,7 +36,7 @@ def count(method: str, clip: str) -> str:
                 break
             image = frame.to_ndarray(format="rgb24")
             if anonymizer is None:
-                anonymizer = anonymizer_from_args(args, fps, live=False, frame_size=(image.shape[1], image.shape[0]))
+                anonymizer = open_pipeline(config, StreamInfo(image.shape[1], image.shape[0], fps))
                 anonymizer.report = lambda message: None
             anonymizer.push(image, FrameInfo(index, index / fps, image.shape[1], image.shape[0]))
     if anonymizer is None:

@@ -8,7 +8,9 @@ import av
 import numpy as np
 import pytest
 
-from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter.assembly import build_anonymizer
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
+from anonfilter.plugins import PluginHost
 from anonfilter.detection.centerface import CenterFace
 from anonfilter.detection.focus import CROP_CONTEXT, MIN_CROP, FocusedDetection, joined, tile_grid
 from anonfilter.types import Detections
@@ -119,9 +121,9 @@ def test_files_blurred_use_focused_detection_faces_aligned_or_live_the_whole_fra
     detection, 0.95 and 0.90 with the whole frame (`anonfilter evaluate`)."""
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=live)
-    anonymizer = anonymizer_from_args(parser.parse_args(["-m", method]), 25.0, live=live)
+    anonymizer = build_anonymizer(config_from_args(parser.parse_args(["-m", method])), PluginHost(), 25.0, live=live)
     assert (anonymizer.focus is not None) == focused
-    forced = anonymizer_from_args(parser.parse_args(["-m", method, "--detection", "focused"]), 25.0, live=live)
+    forced = build_anonymizer(config_from_args(parser.parse_args(["-m", method, "--detection", "focused"])), PluginHost(), 25.0, live=live)
     assert forced.focus is not None
 
 
@@ -133,7 +135,7 @@ def test_files_blurred_use_focused_detection_faces_aligned_or_live_the_whole_fra
 def test_methods_that_align_faces_get_the_full_precision_detector(live, method, options, precision):
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=live)
-    anonymizer = anonymizer_from_args(parser.parse_args(["-m", method, *options]), 25.0, live=live)
+    anonymizer = build_anonymizer(config_from_args(parser.parse_args(["-m", method, *options])), PluginHost(), 25.0, live=live)
     assert anonymizer.detector.precision == precision
 
 
@@ -146,7 +148,7 @@ def test_focused_detection_in_a_thread_of_its_own_gets_one_onnxruntime_thread(li
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=live)
-    anonymizer = anonymizer_from_args(parser.parse_args(options), 25.0, live=live, frame_size=frame_size)
+    anonymizer = build_anonymizer(config_from_args(parser.parse_args(options)), PluginHost(), 25.0, live=live, frame_size=frame_size)
     assert anonymizer.detector.threads == threads
 
 
@@ -154,7 +156,7 @@ def test_on_many_cores_the_detector_thread_keeps_its_default_threads(monkeypatch
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=False)
-    anonymizer = anonymizer_from_args(parser.parse_args([]), 25.0, live=False, frame_size=(1920, 1080))
+    anonymizer = build_anonymizer(config_from_args(parser.parse_args([])), PluginHost(), 25.0, live=False, frame_size=(1920, 1080))
     assert anonymizer.detector.threads == 2
 
 
@@ -162,7 +164,7 @@ def test_on_many_cores_the_detector_thread_keeps_its_default_threads(monkeypatch
 def test_methods_that_ignore_identity_keys_skip_reidentification(method, embeds):
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=False)
-    anonymizer = anonymizer_from_args(parser.parse_args(["-m", method]), 25.0, live=False)
+    anonymizer = build_anonymizer(config_from_args(parser.parse_args(["-m", method])), PluginHost(), 25.0, live=False)
     assert anonymizer.tracker.identities.embeds == embeds
 
 
@@ -175,8 +177,8 @@ def test_small_frames_are_searched_on_every_frame_by_default(size, focused, ever
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=False)
     options = [] if focused else ["--detection", "whole"]
-    anonymizer = anonymizer_from_args(parser.parse_args(options), 25.0, live=False, frame_size=size)
+    anonymizer = build_anonymizer(config_from_args(parser.parse_args(options)), PluginHost(), 25.0, live=False, frame_size=size)
     assert anonymizer.detect_every == every
     assert anonymizer.tracker.settings.detect_every == every
-    explicit = anonymizer_from_args(parser.parse_args([*options, "--detect-every", "3"]), 25.0, live=False, frame_size=size)
+    explicit = build_anonymizer(config_from_args(parser.parse_args([*options, "--detect-every", "3"])), PluginHost(), 25.0, live=False, frame_size=size)
     assert explicit.detect_every == 3

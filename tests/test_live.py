@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from anonfilter.errors import AnonfilterError
-from anonfilter.live.engine import LiveEngine, build_live_anonymizer, default_live_options, delayed_options, protection
+from anonfilter.assembly import delayed
+from anonfilter.config import Config, DetectionConfig
+from anonfilter.live.engine import LiveEngine, build_live_anonymizer, protection
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import BridgeSource, Captured
 from anonfilter.plugins import PluginHost
@@ -125,7 +127,7 @@ def clip_frames(count: int) -> list[np.ndarray]:
 def start_engine(bridge: Bridge, method: str = "pixelate") -> tuple[LiveEngine, threading.Thread, threading.Event]:
     """The engine on frames from the bridge, in a thread."""
     host = PluginHost()
-    anonymizer = build_live_anonymizer(host=host)
+    anonymizer = build_live_anonymizer(None, host, 30.0, (WIDTH, HEIGHT))
     anonymizer.method, anonymizer.method_name = host.create_method(method), method
     opened = Bridge.open(bridge.path)
     engine = LiveEngine(opened, BridgeSource(opened, 25), anonymizer, host, report=lambda message: None)
@@ -209,7 +211,7 @@ class BrokenDetector:
 def test_engine_failure_never_publishes_the_raw_frame(bridge: Bridge) -> None:
     """When the detector fails the engine stops with nothing in OUT, so the script shows black."""
     host = PluginHost()
-    anonymizer = build_live_anonymizer(host=host)
+    anonymizer = build_live_anonymizer(None, host, 30.0, (WIDTH, HEIGHT))
     anonymizer.detector = BrokenDetector()
     opened = Bridge.open(bridge.path)
     engine = LiveEngine(opened, BridgeSource(opened, 25), anonymizer, host, report=lambda message: None)
@@ -378,9 +380,7 @@ class LateDetector:
 def run_engine_on(bridge: Bridge, frames: list[np.ndarray], delay: float, misses: int, record: Path) -> list[np.ndarray]:
     """Feed ``frames`` (BGRA) through a live engine at 25 fps, recording what it shows; returns the recording as RGB."""
     host = PluginHost()
-    args = default_live_options()
-    args.delay = delay
-    anonymizer = build_live_anonymizer(args, 25.0, host, frame_size=(WIDTH, HEIGHT))
+    anonymizer = build_live_anonymizer(Config(delay=delay), host, 25.0, (WIDTH, HEIGHT))
     late = LateDetector(anonymizer.detector, misses)
     anonymizer.detector = late
     if anonymizer.focus is not None:
@@ -426,21 +426,16 @@ def test_delayed_engine_covers_a_face_from_its_first_frame(bridge: Bridge, tmp_p
 
 def test_delay_options() -> None:
     """The delay is spent on the detector interval and the lookahead; too short a delay is refused."""
-    args = default_live_options()
-    args.delay = 2.0
-    options = delayed_options(args, 30.0, (1920, 1080))
-    assert options.detect_every == 4 and options.max_gap == pytest.approx(55 / 30) and options.extend[0] == 0.4
-    args.delay = 0.1
+    config = delayed(Config(delay=2.0), 30.0, (1920, 1080))
+    assert config.detection.every == 4 and config.tracking.max_gap == pytest.approx(55 / 30) and config.tracking.extend_before == 0.4
     with pytest.raises(AnonfilterError, match="too short at 30 fps: at least 0.20 s"):
-        delayed_options(args, 30.0, (1920, 1080))
+        delayed(Config(delay=0.1), 30.0, (1920, 1080))
 
 
 def test_protection_says_what_is_protected() -> None:
     """Without a delay the smallest face follows from the detector's resolution; with one, the delay."""
-    args = default_live_options()
-    assert protection(args, 1920, 1080) == "no delay: faces from 36 px"
-    assert protection(args, 1280, 720) == "no delay: faces from 24 px"
-    args.detector_option = ["resolution=1280"]
-    assert protection(args, 1920, 1080) == "no delay: faces from 18 px"
-    args.delay = 1.5
-    assert protection(args, 1920, 1080) == "delay 1.5 s: faces covered from their first frame"
+    assert protection(Config(), 1920, 1080) == "no delay: faces from 36 px"
+    assert protection(Config(), 1280, 720) == "no delay: faces from 24 px"
+    sharper = Config(detection=DetectionConfig(options=("resolution=1280",)))
+    assert protection(sharper, 1920, 1080) == "no delay: faces from 18 px"
+    assert protection(Config(delay=1.5), 1920, 1080) == "delay 1.5 s: faces covered from their first frame"

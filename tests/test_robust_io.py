@@ -32,6 +32,7 @@ import pytest
 
 from anonfilter.cli import main, stop_signals_interrupt
 from anonfilter.errors import AnonfilterError, RunFailure
+from anonfilter.config import Config
 from ffmpeg_bridge import EncoderSettings, probe, transcode
 from ffmpeg_bridge.source import ffmpeg_location, is_url
 from tests.clips import cut, files_in, remux, small_disk
@@ -381,9 +382,11 @@ def test_the_report_stores_the_settings_that_ran(tmp_path):
     assert main(["-i", str(source), "-o", str(tmp_path / "out.mkv"), "-q", "--report", str(report), "--codec", "ffv1"]) == 0
     run = json.loads(report.read_text())["run"]
     settings = run["settings"]
-    assert not {"run", "debug", "quiet", "report"} & set(settings)
-    assert settings["detect_every"] == 1 and settings["detection"] == "focused"
-    assert settings["codec"] == "ffv1" and settings["crf"] is None and settings["preset"] is None
+    assert not {"run", "debug", "quiet", "report", "input", "output"} & set(settings)
+    assert settings["detection"]["every"] == 1 and settings["detection"]["mode"] == "focused"
+    assert settings["encoder"] == {"codec": "ffv1", "crf": None, "preset": None}
+    ran = Config.from_dict(settings | {"encoder": {"codec": "ffv1"}})  # the stored settings are a Config
+    assert ran.detection.every == 1 and ran.encoder.codec == "ffv1"
     assert run["input_damage"]["frames_decoded"] == 5 and run["input_damage"]["summary"] is None
 
 

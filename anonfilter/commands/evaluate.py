@@ -32,7 +32,8 @@ from functools import reduce
 from pathlib import Path
 from typing import Optional
 
-from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter.assembly import build_anonymizer
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.errors import AnonfilterError
 from anonfilter.evaluation import Evaluation, Evaluator, Score
 from anonfilter.plugins import PluginHost
@@ -106,6 +107,7 @@ def table(method: str, results: list[Evaluation]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the method on every input; print the table (and JSON)."""
+    config = config_from_args(args)
     for path in args.inputs:
         if not path.exists():
             raise AnonfilterError(f"input not found: {path}")
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"anonfilter: {problem}", file=sys.stderr)
     host.method_spec(args.method)  # an unknown method fails before the recognizer loads
     evaluator = Evaluator(
-        lambda fps: anonymizer_from_args(args, fps, live=False, host=host),
+        lambda fps: build_anonymizer(config, host, fps),
         every=args.every,
         frames=args.frames,
         min_size=args.min_size,

@@ -19,12 +19,14 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from anonfilter.commands.pipeline_options import add_pipeline_arguments
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.errors import AnonfilterError
-from anonfilter.live.engine import LiveEngine, add_delay_argument, build_live_anonymizer, percentiles, protection
+from anonfilter.live.engine import LiveEngine, build_live_anonymizer, percentiles, protection
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import BridgeSource, CaptureSource, FrameSource
+from anonfilter.config import Config
 from anonfilter.plugins import PluginHost
+from anonfilter.schema import range_of
 from obs_script.bridge import FAILED, Bridge
 
 
@@ -62,7 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write every frame the engine shows, in order, into this video file (to audit a live run)",
     )
     live.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
-    add_delay_argument(live)
+    live.add_argument(
+        "--delay", type=float, default=Config.delay, metavar="SECONDS",
+        help="hold frames this long and use the file pipeline's lookahead, so that a face is covered from its first "
+        f"frame even when the detector finds it later (default: 0, no delay; 1-2 s gives the protection of a file"
+        f"{range_of('delay')})",
+    )
     add_pipeline_arguments(parser, live=True)
 
 
@@ -87,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
         for problem in host.problems:
             print(f"anonfilter: {problem}", file=sys.stderr)
         size = (bridge.width, bridge.height)
-        anonymizer = build_live_anonymizer(args, source.fps, host, frame_size=size)
+        config = config_from_args(args, delay=args.delay)  # a bad value is shown in the OBS script's status too
+        anonymizer = build_live_anonymizer(config, host, source.fps, size)
         if args.record is not None:
             recorder = LiveRecorder(args.record, *size, source.fps, overwrite=args.overwrite)
-        engine = LiveEngine(bridge, source, anonymizer, host, protection=protection(args, *size), recorder=recorder)
+        engine = LiveEngine(bridge, source, anonymizer, host, protection=protection(config, *size), recorder=recorder)
         engine.run(max_frames=args.frames)
         warm_up = WARM_UP_FRAMES if len(engine.latencies_ms) > 2 * WARM_UP_FRAMES else 0
         print(

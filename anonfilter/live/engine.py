@@ -8,7 +8,6 @@ run the method on them, or obscured them whole) are ever written to ``OUT``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -19,99 +18,46 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter.assembly import LIVE_DETECTOR_DEFAULTS, build_anonymizer
+from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import Captured, FrameSource
-from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer, default_detect_every
+from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
-from anonfilter.schema import check_arguments, range_of
-from anonfilter.tracking.options import DEFAULTS
 from anonfilter.types import FrameInfo
 from obs_script.bridge import OUT, RUNNING, STOPPED, Bridge
 
-LIVE_DETECTOR_DEFAULTS = ("resolution=640",)
-"""Live without a delay, the detector sees frames scaled to 640 pixels on their longer side unless
-told otherwise (``-D resolution=...``): about 2.5x faster than full 720p. It finds faces from
-about :data:`MIN_NETWORK_FACE` pixels as it sees them, so at 1080p from about 36 px (see
-:func:`protection`). With ``--delay`` the detector runs as it does for files."""
-
 MIN_NETWORK_FACE = 12
 """The smallest face, in pixels of the detector's input, that the live engine without delay
-protects: the longer side of the frame over the detector's resolution times this."""
+protects: the longer side of the frame over the detector's resolution times this. With the
+default resolution (:data:`~anonfilter.assembly.LIVE_DETECTOR_DEFAULTS`) that is from about 36 px
+at 1080p (see :func:`protection`)."""
 
 ORPHAN_SECONDS = 5.0
 """The engine stops when the OBS script has not shown a sign of life for this long."""
 
 
-def build_live_anonymizer(
-    args: Optional[argparse.Namespace] = None,
-    fps: float = 30.0,
-    host: Optional[PluginHost] = None,
-    frame_size: Optional[tuple[int, int]] = None,
-) -> Anonymizer:
-    """The live pipeline for parsed ``anonfilter live`` options (None: all defaults).
+def build_live_anonymizer(config: Optional[Config], host: PluginHost, fps: float, frame_size: tuple[int, int]) -> Anonymizer:
+    """The live pipeline ``config`` asks for (None: the defaults, no delay), for frames of ``frame_size`` at ``fps``.
 
-    Without a delay: a live tracker (no lookahead, lost faces coast) and detection on every frame.
-    With ``--delay``: the file pipeline (:func:`delayed_options`), frames held back as long as the
-    delay allows so that a face is covered from its first frame.
+    Without a delay: a live tracker (no lookahead, lost faces coast) and detection on every
+    frame. With ``config.delay``: the file pipeline, frames held back as long as the delay
+    allows so that a face is covered from its first frame (:func:`anonfilter.assembly.delayed`).
     """
-    if args is None:
-        args = default_live_options()
-    if args.delay:
-        return anonymizer_from_args(delayed_options(args, fps, frame_size), fps, live=False, host=host, frame_size=frame_size)
-    return anonymizer_from_args(args, fps, live=True, host=host, detector_defaults=LIVE_DETECTOR_DEFAULTS)
+    return build_anonymizer(config or Config(), host, fps, frame_size, live=True)
 
 
-def default_live_options() -> argparse.Namespace:
-    """The options of ``anonfilter live`` with nothing given (no delay)."""
-    parser = argparse.ArgumentParser()
-    add_pipeline_arguments(parser, live=True)
-    add_delay_argument(parser)
-    return parser.parse_args([])
-
-
-def add_delay_argument(parser: argparse.ArgumentParser) -> None:
-    """``--delay SECONDS``: the delayed live mode."""
-    parser.add_argument(
-        "--delay", type=float, default=0.0, metavar="SECONDS",
-        help="hold frames this long and use the file pipeline's lookahead, so that a face is covered from its first "
-        f"frame even when the detector finds it later (default: 0, no delay; 1-2 s gives the protection of a file"
-        f"{range_of('delay')})",
-    )
-
-
-def delayed_options(args: argparse.Namespace, fps: float, frame_size: Optional[tuple[int, int]]) -> argparse.Namespace:
-    """The file pipeline's options for a live stream delayed by ``args.delay`` seconds.
-
-    The delay in frames is spent on waiting for the next detector run (``--detect-every``, by
-    frame size as for files; frames wait for it only when it is more than 1) and on the offline
-    tracker's lookahead: ``--max-gap`` is as long as the rest allows, and ``--extend`` before a
-    face's first detection at most that long.
-    """
-    check_arguments(args)
-    detect_every = args.detect_every or (default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY)
-    lookahead = round(args.delay * fps) - (detect_every if detect_every > 1 else 0)
-    if lookahead < 2:
-        shortest = (round(args.delay * fps) - lookahead + 2) / fps
-        raise AnonfilterError(f"--delay {args.delay:g} is too short at {fps:g} fps: at least {shortest:.2f} s")
-    max_gap = (lookahead - 1) / fps
-    extend_before = min(DEFAULTS.extend_before, max_gap)
-    return argparse.Namespace(
-        **{**vars(args), "detect_every": detect_every, "max_gap": max_gap, "extend": (extend_before, DEFAULTS.extend_after)}
-    )
-
-
-def protection(args: argparse.Namespace, width: int, height: int) -> str:
-    """What the live engine protects with these options, in words (shown in the OBS script's status)."""
-    if args.delay:
-        return f"delay {args.delay:g} s: faces covered from their first frame"
+def protection(config: Config, width: int, height: int) -> str:
+    """What the live engine protects with ``config``, in words (shown in the OBS script's status)."""
+    if config.delay:
+        return f"delay {config.delay:g} s: faces covered from their first frame"
     resolution = 0
-    for option in (*LIVE_DETECTOR_DEFAULTS, *args.detector_option):
+    for option in (*LIVE_DETECTOR_DEFAULTS, *config.detection.options):
         key, _, value = option.partition("=")
         if key == "resolution" and value.isdigit():
             resolution = int(value)
-    if args.detector != "centerface" or not resolution:
+    if config.detection.detector != "centerface" or not resolution:
         return "no delay"
     smallest = math.ceil(MIN_NETWORK_FACE * max(1.0, max(width, height) / resolution))
     return f"no delay: faces from {smallest} px"

@@ -1,0 +1,138 @@
+"""The one place a pipeline is assembled: a :class:`~anonfilter.config.Config` and the plugin host in,
+an :class:`~anonfilter.pipeline.Anonymizer` out, for files, the live engine, ``evaluate`` and the API.
+
+Settings left open in the Config (``None``) are decided here, once the stream is known: how
+often and how the detector searches (by frame size, by the method, live or not), the detector's
+defaults for the method and the machine, and what a live delay is spent on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+from anonfilter.config import Config
+from anonfilter.errors import AnonfilterError
+from anonfilter.identity.embedder import FaceEmbedder
+from anonfilter.identity.keeplist import KeepList
+from anonfilter.identity.keys import IdentityKeys
+from anonfilter.identity.registry import Identities
+from anonfilter.identity.worker import EmbeddingWorker
+from anonfilter.pipeline import DEFAULT_DETECT_EVERY, Anonymizer, default_detect_every
+from anonfilter.plugins import PluginHost
+from anonfilter.tracking.base import Tracker
+from anonfilter.tracking.perframe import PerFrameTracker
+from anonfilter.tracking.settings import TrackerSettings
+from anonfilter.tracking.temporal import TemporalTracker
+
+LANDMARK_DETECTOR_DEFAULTS = ("precision=fp32",)
+"""Detector defaults for methods that align faces on their landmarks (``uses_landmarks``): the
+full-precision CenterFace, which keeps their de-identification and stability up (figures in
+docs/benchmark.md). ``-D precision=int8`` overrides it."""
+DETECTOR_THREAD_DEFAULTS = ("threads=1",)
+"""Detector defaults when focused detection runs in a thread of its own (files searched on every
+n-th frame) on a machine of at most :data:`FEW_CORES` cores: one onnxruntime thread, since
+decoding, tracking, the method and encoding keep the other core busy (docs/benchmark.md). On
+more cores the detector keeps its own default, so it does not become the slowest stage."""
+FEW_CORES = 2
+"""Up to this many cores (all that was measured) a detector thread gets :data:`DETECTOR_THREAD_DEFAULTS`."""
+LIVE_DETECTOR_DEFAULTS = ("resolution=640",)
+"""Live without a delay, the detector sees frames scaled to 640 pixels on their longer side unless
+told otherwise (``-D resolution=...``): about 2.5 times faster than full 720p. With a delay the
+detector runs as it does for files."""
+
+
+def build_anonymizer(
+    config: Config,
+    host: PluginHost,
+    fps: float,
+    frame_size: Optional[tuple[int, int]] = None,
+    live: bool = False,
+) -> Anonymizer:
+    """The :class:`Anonymizer` ``config`` asks for, for a stream at ``fps`` of ``frame_size`` (width, height).
+
+    ``live``: the live engine's pipeline. Without ``config.delay`` it cannot look ahead: a live
+    tracker (lost faces coast), every frame searched whole by default, and
+    :data:`LIVE_DETECTOR_DEFAULTS`. With a delay it is the file pipeline, the delay spent as
+    :func:`delayed` says. ``frame_size`` picks the default detection interval of files.
+    Raises :class:`AnonfilterError` (one line) for an unknown plugin, a bad option or keep photo.
+    """
+    if live and config.delay:
+        config, live = delayed(config, fps, frame_size), False
+    method_spec = host.method_spec(config.method)
+    detect_every = config.detection.every
+    if detect_every is None:  # live without lookahead: every frame (a face between runs would be shown)
+        detect_every = 1 if live else default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
+    mode = config.detection.mode or ("whole" if live or method_spec.uses_landmarks else "focused")
+    defaults: tuple[str, ...] = LIVE_DETECTOR_DEFAULTS if live else ()
+    if method_spec.uses_landmarks:
+        defaults = (*defaults, *LANDMARK_DETECTOR_DEFAULTS)
+    if mode == "focused" and detect_every > 1 and not live and (os.cpu_count() or 1) <= FEW_CORES:
+        defaults = (*defaults, *DETECTOR_THREAD_DEFAULTS)
+    method = host.create_method(config.method, config.method_options)
+    known = {option.name for option in host.detector_spec(config.detection.detector).options}
+    detector_options = [raw for raw in defaults if raw.partition("=")[0] in known] + list(config.detection.options)
+    detector = host.create_detector(config.detection.detector, detector_options)
+    anonymizer = Anonymizer(
+        detector,
+        build_tracker(config, fps, live=live, identities_matter=method_spec.uses_identity, detect_every=detect_every),
+        method,
+        config.method,
+        config.mask,
+        detect_every=detect_every,
+        focused=mode == "focused",
+        looks_ahead=not live,
+    )
+    anonymizer.require_faces = config.expect_faces
+    return anonymizer
+
+
+def build_tracker(config: Config, fps: float, live: bool, identities_matter: bool = True, detect_every: int = 1) -> Tracker:
+    """The tracker ``config`` asks for, for a stream at ``fps`` frames per second.
+
+    ``identities_matter`` False (the method ignores identity keys) turns re-identification off
+    as ``--no-reid`` does; ``detect_every`` is how often the pipeline runs the detector.
+    Raises :class:`AnonfilterError` for a keep photo that cannot be used (one line).
+    """
+    tracking, identity = config.tracking, config.identity
+    if tracking.tracker == "none":
+        return PerFrameTracker()
+    times = {"coast": tracking.coast} if live else {
+        "max_gap": tracking.max_gap, "extend_before": tracking.extend_before, "extend_after": tracking.extend_after,
+    }
+    settings = TrackerSettings(
+        fps=float(fps) if fps and fps > 0 else TrackerSettings.fps,
+        detect_every=detect_every,
+        keep_distance=identity.keep_distance,
+        **times,
+    )
+    embedder = FaceEmbedder() if (identity.reid and identities_matter) or identity.keep else None
+    keep_list = KeepList.from_photos(list(identity.keep), embedder) if identity.keep else KeepList()
+    identities = Identities(
+        IdentityKeys(identity.seed),
+        embedder,
+        keep_list,
+        reid_distance=settings.reid_distance,
+        keep_distance=settings.keep_distance,
+    )
+    worker = EmbeddingWorker() if live and embedder is not None else None  # live frames never wait for dlib
+    return TemporalTracker(settings, identities, live=live, worker=worker)
+
+
+def delayed(config: Config, fps: float, frame_size: Optional[tuple[int, int]]) -> Config:
+    """The file pipeline's settings for a live stream delayed by ``config.delay`` seconds.
+
+    The delay in frames is spent on waiting for the next detector run (``detection.every``, by
+    frame size as for files; frames wait for it only when it is more than 1) and on the offline
+    tracker's lookahead: ``max_gap`` is as long as the rest allows, and ``extend_before`` at most
+    that long. Raises :class:`AnonfilterError` when the delay is too short for that.
+    """
+    every = config.detection.every or (default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY)
+    lookahead = round(config.delay * fps) - (every if every > 1 else 0)
+    if lookahead < 2:
+        shortest = (round(config.delay * fps) - lookahead + 2) / fps
+        raise AnonfilterError(f"--delay {config.delay:g} is too short at {fps:g} fps: at least {shortest:.2f} s")
+    max_gap = (lookahead - 1) / fps
+    tracking = dataclasses.replace(config.tracking, max_gap=max_gap, extend_before=min(config.tracking.extend_before, max_gap))
+    return dataclasses.replace(config, detection=dataclasses.replace(config.detection, every=every), tracking=tracking)
