@@ -27,8 +27,9 @@ import av
 import cv2
 import numpy as np
 
-from anonfilter.detection.centerface import CenterFace
 from anonfilter.errors import AnonfilterError
+from anonfilter.hookspecs import Detector
+from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections, Frame
 from ffmpeg_bridge.source import ffmpeg_location
 
@@ -43,6 +44,8 @@ MAX_GAIN = 8.0
 """...by at most this factor (more would compare compression noise in flat dark regions)."""
 REFERENCE_THRESHOLD = 0.3
 """Score threshold of the reference detector (lower than anonfilter's own detector would need)."""
+REFERENCE_DETECTOR = "centerface"
+"""The detector plugin the audit and ``evaluate`` trust, at full precision (:func:`reference_detector`)."""
 MIN_FACE = 8
 """Faces smaller than this (longer side, pixels) are too small for SSIM to mean anything; not checked."""
 MIN_CONTRAST = 2.0
@@ -184,9 +187,10 @@ def _frames(container: av.container.InputContainer, path: "str | Path") -> Itera
         raise AnonfilterError(f"cannot decode {path}: {error}") from None
 
 
-def reference_detector(settings: AuditSettings) -> CenterFace:
-    """The detector an audit trusts: full-precision CenterFace on the full-size frame at a low threshold."""
-    return CenterFace(resolution=0, threshold=settings.detector_threshold, tiles=settings.tiles, threads=0, precision="fp32")
+def reference_detector(settings: AuditSettings) -> Detector:
+    """The detector an audit trusts, from the plugin host: full-precision CenterFace on the full-size frame at a low threshold."""
+    options = [f"threshold={settings.detector_threshold!r}", f"tiles={settings.tiles}", "resolution=0", "threads=0", "precision=fp32"]
+    return PluginHost().create_detector(REFERENCE_DETECTOR, options)
 
 
 def reference_faces(

