@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (see README.md):
 #   make demo   creates .venv, installs everything, makes a sample clip and anonymizes it into demo/
-#   make test   creates .venv, installs everything (OBS and Xvfb with apt for the OBS test), runs the tests
+#   make test   creates .venv, installs everything (OBS and Xvfb with apt for the OBS test), checks lint
+#               (ruff) and the API's types (mypy; both configured in pyproject.toml), runs the tests
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -22,5 +23,7 @@ demo: setup
 	@echo "wrote demo/sample_anonymized.mp4 (input: demo/sample.mp4)"
 
 test: setup
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 	bash scripts/install-obs-test-deps.sh
 	$(PYTHON) -m pytest

@@ -98,17 +98,17 @@ def build_tracker(config: Config, fps: float, live: bool, identities_matter: boo
     tracking, identity = config.tracking, config.identity
     if tracking.tracker == "none":
         return PerFrameTracker()
-    times = {"coast": tracking.coast} if live else {
-        "max_gap": tracking.max_gap, "extend_before": tracking.extend_before, "extend_after": tracking.extend_after,
-    }
     settings = TrackerSettings(
         fps=float(fps) if fps and fps > 0 else TrackerSettings.fps,
         detect_every=detect_every,
         keep_distance=identity.keep_distance,
-        **times,
+        max_gap=tracking.max_gap,  # offline; live uses coast instead
+        extend_before=tracking.extend_before,
+        extend_after=tracking.extend_after,
+        coast=tracking.coast,  # live
     )
     embedder = FaceEmbedder() if (identity.reid and identities_matter) or identity.keep else None
-    keep_list = KeepList.from_photos(list(identity.keep), embedder) if identity.keep else KeepList()
+    keep_list = KeepList.from_photos(list(identity.keep), embedder) if identity.keep and embedder is not None else KeepList()
     identities = Identities(
         IdentityKeys(identity.seed),
         embedder,

@@ -97,7 +97,8 @@ class Config:
         for name, value in _ranged_values(self):
             option = options[_SCHEMA_NAMES[name]]
             try:
-                if isinstance(value, bool) or not isinstance(value, (int, float) if option.type is float else option.type):
+                number = (int, float) if option.type is float else (int,)
+                if isinstance(value, bool) or not isinstance(value, number):
                     raise ValueError(f"must be {'a number' if option.type is float else 'a whole number'}")
                 check_value(option, value)
             except ValueError as error:
@@ -123,7 +124,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         """A Config from :meth:`to_dict`'s data; missing keys take their defaults, an unknown key is an error."""
-        return _build(cls, data, "")
+        return typing.cast(Config, _build(cls, data, ""))
 
     @classmethod
     def from_json(cls, text: str) -> Config:
@@ -174,7 +175,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     values = {}
     for name, value in data.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             value = _build(hint, value, f"{where}.{name}" if where else name)
         elif isinstance(value, list):
             value = tuple(value)

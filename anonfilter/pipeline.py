@@ -263,7 +263,8 @@ class Anonymizer:
         try:
             faces = self.faces_for(tracked, info)
             before = snapshot(frame, faces, info.index)
-            problem = verify(frame, before, self.method.anonymize(frame, faces, info))
+            returned = self.method.anonymize(frame, faces, info)  # type: ignore[func-returns-value]  # None, unless the plugin is wrong
+            problem = verify(frame, before, returned)
         except Exception as error:
             problem = f"{type(error).__name__}: {error}"
         if problem is None:

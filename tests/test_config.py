@@ -21,7 +21,7 @@ from tests.test_bridge import write_clip
 
 CUSTOM = Config(
     method="pixelate",
-    method_options=("blocks=8",),
+    method_options=("cells=6",),
     mask=MaskStyle(shape="box", margin=0.5),
     detection=DetectionConfig(options=("threshold=0.3",), every=2, mode="whole"),
     tracking=TrackingConfig(max_gap=0.5, extend_before=0.2, extend_after=0.3, coast=1.0),
@@ -79,7 +79,7 @@ def test_the_command_line_builds_the_config_it_was_asked_for():
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=False)
     args = parser.parse_args(
-        ["-m", "pixelate", "-O", "blocks=8", "--mask", "box", "--margin", "0.5", "-D", "threshold=0.3", "--detect-every", "2",
+        ["-m", "pixelate", "-O", "cells=6", "--mask", "box", "--margin", "0.5", "-D", "threshold=0.3", "--detect-every", "2",
          "--detection", "whole", "--max-gap", "0.5", "--extend", "0.2", "0.3", "--seed", "7", "--no-reid", "--keep-distance", "0.4"]
     )
     built = config_from_args(args, encoder=EncoderSettings(codec="ffv1"), strict=True)
