@@ -32,7 +32,6 @@ import threading
 import time
 
 import obspython as obs
-
 from bridge import IN, OUT, RUNNING, STATE_NAMES, Bridge, OutputGate, black_frame, default_path
 
 OUTPUT_NAME = "anonfilter: output"

@@ -10,9 +10,9 @@ import pytest
 
 from anonfilter.assembly import build_anonymizer
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
-from anonfilter.plugins import PluginHost
 from anonfilter.detection.centerface import CenterFace
 from anonfilter.detection.focus import CROP_CONTEXT, MIN_CROP, FocusedDetection, joined, tile_grid
+from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections
 from tests.data import shared_path
 

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from anonfilter.errors import AnonfilterError
 from anonfilter.assembly import delayed
 from anonfilter.config import Config, DetectionConfig
+from anonfilter.errors import AnonfilterError
 from anonfilter.live.engine import LiveEngine, build_live_anonymizer, protection
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import BridgeSource, Captured

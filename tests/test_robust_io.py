@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 
 from anonfilter.cli import main, stop_signals_interrupt
-from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.config import Config
+from anonfilter.errors import AnonfilterError, RunFailure
 from ffmpeg_bridge import EncoderSettings, probe, transcode
 from ffmpeg_bridge.source import ffmpeg_location, is_url
 from tests.clips import cut, files_in, remux, small_disk

@@ -8,6 +8,8 @@ import argparse
 import numpy as np
 import pytest
 
+from anonfilter.assembly import build_tracker
+from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.errors import AnonfilterError
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
@@ -15,8 +17,6 @@ from anonfilter.testing import make_frame
 from anonfilter.tracking.assignment import assign, iou_matrix, match_cost
 from anonfilter.tracking.boxes import grow, limit_shrink
 from anonfilter.tracking.kalman import BoxKalman
-from anonfilter.assembly import build_tracker
-from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
 from anonfilter.tracking.temporal import TemporalTracker

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
 from typing import Callable
 
 import numpy as np

@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Optional
 
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
+from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError
 from anonfilter.live.engine import LiveEngine, build_live_anonymizer, percentiles, protection
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import BridgeSource, CaptureSource, FrameSource
-from anonfilter.config import Config
 from anonfilter.plugins import PluginHost
 from anonfilter.schema import range_of
 from obs_script.bridge import FAILED, Bridge
-
 
 WARM_UP_FRAMES = 5
 """Left out of the latency figures (onnxruntime's first runs are slow) when there are enough frames."""

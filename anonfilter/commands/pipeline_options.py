@@ -14,6 +14,7 @@ from anonfilter.masks import MASK_SHAPES, MaskStyle
 from anonfilter.pipeline import DEFAULT_DETECT_EVERY
 from anonfilter.schema import check_arguments, range_of
 
+
 def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_every: Optional[int] = None) -> None:
     """Add the method, mask, detector and tracker option groups (``detect_every``: another default)."""
     method = parser.add_argument_group("anonymization")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from anonfilter.tracking.hungarian import linear_sum_assignment
 
 UNMATCHABLE = 1e6

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from anonfilter_noise import Noise
 
 from anonfilter.testing import CONFORMANCE_CHECKS, make_face, make_frame
 from anonfilter.types import FrameInfo
-from anonfilter_noise import Noise
 
 
 @pytest.mark.parametrize("check", CONFORMANCE_CHECKS, ids=lambda check: check.__name__)
