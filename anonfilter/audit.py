@@ -67,6 +67,8 @@ class AuditSettings:
     """Check every n-th frame only (1: all frames)."""
     embedding: bool = False
     """Also compute a dlib face-recognition distance for each leak."""
+    detector_options: tuple[str, ...] = ()
+    """``KEY=VALUE`` options of the reference detector, over the ones above (``anonfilter check -D``)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class AuditResult:
         return sorted({leak.frame for leak in self.leaks})
 
     def to_dict(self) -> dict:
-        """JSON-ready form (``anonfilter check --json``)."""
+        """JSON-ready form (``anonfilter check --json PATH``)."""
         return {
             "input": self.input,
             "output": self.output,
@@ -190,6 +192,7 @@ def _frames(container: av.container.InputContainer, path: "str | Path") -> Itera
 def reference_detector(settings: AuditSettings) -> Detector:
     """The detector an audit trusts, from the plugin host: full-precision CenterFace on the full-size frame at a low threshold."""
     options = [f"threshold={settings.detector_threshold!r}", f"tiles={settings.tiles}", "resolution=0", "threads=0", "precision=fp32"]
+    options += settings.detector_options  # the user's, later ones win
     return PluginHost().create_detector(REFERENCE_DETECTOR, options)
 
 

@@ -41,7 +41,7 @@ examples:
                                                   in a pipe: standard input to standard output
 
 subcommands (anonfilter SUBCOMMAND --help for each):
-  {commands}
+{commands}
 """
 
 
@@ -78,10 +78,13 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     """The parser of one subcommand (``transcode`` is the default one)."""
     module = importlib.import_module(SUBCOMMANDS[name])
     prog = "anonfilter" if name == "transcode" else f"anonfilter {name}"
+    description = module.__doc__.strip().splitlines()[0] if module.__doc__ else ""
+    if name == "transcode":
+        description = description.rstrip(".") + f"; other work is done by subcommands ({', '.join(sorted(set(SUBCOMMANDS) - {name}))}), listed below"
     parser = Parser(
         prog=prog,
-        description=module.__doc__.strip().splitlines()[0] if module.__doc__ else None,
-        epilog=EPILOG.format(commands=", ".join(sorted(SUBCOMMANDS))) if name == "transcode" else None,
+        description=description or None,
+        epilog=EPILOG.format(commands=subcommand_list()) if name == "transcode" else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"anonfilter {__version__}")
@@ -89,6 +92,16 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     module.add_arguments(parser)
     parser.set_defaults(run=module.run)
     return parser
+
+
+def subcommand_list() -> str:
+    """One line per subcommand: its name and the first line of its module's docstring."""
+    lines = []
+    for name in sorted(SUBCOMMANDS):
+        doc = importlib.import_module(SUBCOMMANDS[name]).__doc__ or ""
+        summary = doc.strip().splitlines()[0].rstrip(".") if doc.strip() else ""
+        lines.append(f"  {name:<12}{summary}")
+    return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -80,12 +80,14 @@ def test_the_leaking_frames_are_listed_and_the_exit_code_is_1(clips, capsys):
     reference = reference_faces(clips["in"])
     result = find_leaks(clips["in"], clips["partly"], reference=reference)
     assert result.leaking_frames == sorted(UNCHANGED)
-    assert main(["check", str(clips["in"]), str(clips["partly"]), "--json", "-q"]) == 1
+    assert main(["check", str(clips["in"]), str(clips["partly"]), "--json", "-", "-q"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["leaking_frames"] == sorted(UNCHANGED)
     assert all(len(leak["box"]) == 4 for leak in report["leaks"])
-    assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q"]) == 0
+    saved = clips["folder"] / "leaks.json"
+    assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--json", str(saved), "-D", "threshold=0.2"]) == 0
     assert "0 still structurally the same (0.00%)" in capsys.readouterr().out
+    assert json.loads(saved.read_text())["faces_leaked"] == 0
 
 
 def test_every_nth_frame(clips):

@@ -30,7 +30,7 @@ import av.video.stream
 import numpy as np
 import pytest
 
-from anonfilter.cli import main, stop_signals_interrupt
+from anonfilter.cli import build_parser, main, stop_signals_interrupt
 from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError, RunFailure
 from ffmpeg_bridge import EncoderSettings, probe, transcode
@@ -497,3 +497,18 @@ def test_an_output_folder_made_read_only_mid_run_fails_in_one_line(temporary, tm
     finally:
         (base / "out").chmod(0o755)
         shutil.rmtree(base)
+
+
+def test_help_lists_every_subcommand_with_what_it_does(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("check", "evaluate", "live", "obs", "plugins", "new-plugin"):
+        assert re.search(rf"^  {name} +\S", out, re.M), name
+
+
+def test_check_and_evaluate_take_json_path_and_detector_options_alike():
+    for name in ("check", "evaluate"):
+        actions = {action.dest: action for action in build_parser(name)._actions}
+        assert actions["json"].metavar == "PATH" and actions["detector_option"].option_strings == ["-D", "--detector-option"], name

@@ -5,9 +5,10 @@ each one is compared with the same region of OUT. Exit code 0 when no face leaks
 2 when the files cannot be compared.
 
 examples:
-  anonfilter check in.mp4 out.mp4              summary and the leaking frames
-  anonfilter check in.mp4 out.mp4 --json       the same as JSON on stdout
-  anonfilter check in.mp4 out.mp4 --tiles 2 --embedding   small faces too; dlib distance of each leak
+  anonfilter check in.mp4 out.mp4                 summary and the leaking frames
+  anonfilter check in.mp4 out.mp4 --json -        the same as JSON on stdout
+  anonfilter check in.mp4 out.mp4 --json leaks.json   the summary, and every leak in leaks.json
+  anonfilter check in.mp4 out.mp4 -D tiles=2 --embedding   small faces too; dlib distance of each leak
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
-from anonfilter.audit import REFERENCE_THRESHOLD, SSIM_THRESHOLD, AuditResult, AuditSettings, find_leaks
+from anonfilter.audit import REFERENCE_DETECTOR, REFERENCE_THRESHOLD, SSIM_THRESHOLD, AuditResult, AuditSettings, find_leaks
 
 SHOWN_LEAKS = 50
-"""Leaks listed in the text output (``--json`` lists all)."""
+"""Leaks listed in the text output (``--json PATH`` lists all)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"similarity from which a face counts as unchanged (default: {SSIM_THRESHOLD}; see docs/benchmark.md)",
     )
     parser.add_argument(
-        "--threshold", type=float, default=REFERENCE_THRESHOLD,
-        help=f"score threshold of the reference detector (default: {REFERENCE_THRESHOLD})",
+        "-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE",
+        help=f"option for the reference detector, {REFERENCE_DETECTOR} at full precision and full size (repeatable; "
+        f"default threshold={REFERENCE_THRESHOLD}; tiles=N with N >= 2 also searches N x N tiles, for small faces, slower; "
+        f"see `anonfilter plugins`)",
     )
-    parser.add_argument("--tiles", type=int, default=1, help="N >= 2: reference detector also on N x N tiles, for small faces (slower)")
     parser.add_argument("--every", type=int, default=1, help="check every N-th frame only (default: every frame)")
     parser.add_argument("--embedding", action="store_true", help="add a dlib face-recognition distance to each leak (below 0.6: same person)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH ('-': stdout, instead of the summary)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.epilog = __doc__.split("\n\n", 2)[2]
 
@@ -56,18 +59,23 @@ def summary(result: AuditResult) -> str:
         distance = "" if leak.distance is None else f", dlib distance {leak.distance:.2f}"
         lines.append(f"  frame {leak.frame} ({leak.time:.2f} s): box {leak.box}, similarity {leak.ssim:.2f}{distance}")
     if result.leaked > SHOWN_LEAKS:
-        lines.append(f"  ... and {result.leaked - SHOWN_LEAKS} more (--json lists all)")
+        lines.append(f"  ... and {result.leaked - SHOWN_LEAKS} more (--json PATH lists all)")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     """Audit OUT against IN; exit 0 when nothing leaks, 1 when something does."""
     settings = AuditSettings(
-        ssim_threshold=args.ssim, detector_threshold=args.threshold, tiles=args.tiles, every=max(1, args.every),
-        embedding=args.embedding,
+        ssim_threshold=args.ssim, every=max(1, args.every), embedding=args.embedding, detector_options=tuple(args.detector_option),
     )
     bar = tqdm(unit="frame", desc="checking", disable=args.quiet or not sys.stderr.isatty(), leave=False)
     with bar:
         result = find_leaks(args.input, args.output, settings, progress=bar.update)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else summary(result))
+    document = json.dumps(result.to_dict(), indent=2)
+    if args.json == "-":
+        print(document)
+    else:
+        print(summary(result))
+        if args.json:
+            Path(args.json).write_text(document + "\n")
     return 1 if result.leaked else 0
