@@ -29,7 +29,7 @@ from anonfilter.tracking.temporal import TemporalTracker
 LANDMARK_DETECTOR_DEFAULTS = ("precision=fp32",)
 """Detector defaults for methods that align faces on their landmarks (``uses_landmarks``): the
 full-precision CenterFace, which keeps their de-identification and stability up (figures in
-docs/benchmark.md). ``-D precision=int8`` overrides it."""
+docs/benchmark.md, "Why the defaults are what they are"). ``-D precision=int8`` overrides it."""
 DETECTOR_THREAD_DEFAULTS = ("threads=1",)
 """Detector defaults when focused detection runs in a thread of its own (files searched on every
 n-th frame) on a machine of at most :data:`FEW_CORES` cores: one onnxruntime thread, since

@@ -25,10 +25,7 @@ class EncoderSettings:
 
     The defaults: libx264 at CRF 18 (visually transparent: the face regions change anyway,
     everything else should look as it did) with preset ``veryfast``, the fastest preset before
-    the files grow. Measured on the 1080p facenet clip (105 frames, CPU seconds, SSIM to the
-    input): medium 18.7 s, 2.93 MB, 0.9951; fast 15.4 s, 3.00 MB, 0.9951; veryfast 7.4 s,
-    2.85 MB, 0.9939; superfast 5.4 s, 4.02 MB (+41%), 0.9940. On two cores the encoder competes
-    with the detector, so half the encoding time of ``fast`` is worth 0.001 SSIM.
+    the files grow (figures in docs/benchmark.md, "Why the defaults are what they are").
     """
 
     codec: str = "libx264"
