@@ -113,6 +113,13 @@ class Clip:
         """How many face-frames of at least ``min_size`` px the clip holds."""
         return sum(face.last - face.first + 1 for face in self.faces if round(face.size) >= min_size)
 
+    @classmethod
+    def load(cls, path: Path) -> "Clip":
+        """A clip made earlier by :func:`make_clip`, with the truth saved beside it."""
+        data = json.loads(path.with_suffix(".truth.json").read_text())
+        faces = [FacePlan(**{**face, "source": SOURCES.index(face["source"])}) for face in data["faces"]]
+        return cls(path, data["width"], data["height"], data["frames"], faces)
+
     def save_truth(self) -> Path:
         """Write the plan beside the clip as JSON; returns its path."""
         path = self.path.with_suffix(".truth.json")
@@ -430,14 +437,15 @@ def main() -> int:
     parser.add_argument("--faces", type=int, default=30, help="faces per clip (default: 30)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pan", type=float, default=0.0, help="background pan, pixels per frame (default: 0, a fixed camera)")
-    parser.add_argument("--out", type=Path, help="folder for the clips (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, help="folder for the clips; clips already there are reused (default: a temporary folder)")
     parser.add_argument("options", nargs="*", help="anonfilter options after --, e.g. -- --detection whole")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="anonfilter-small-faces-"))
     out.mkdir(parents=True, exist_ok=True)
     for width, height in args.size or [(1920, 1080), (3840, 2160)]:
         path = out / f"small_faces_{width}x{height}_s{args.seed}_p{args.pan:g}.mp4"
-        clip = make_clip(path, width, height, args.frames, args.faces, args.seed, args.pan)
+        made = path.exists() and path.with_suffix(".truth.json").exists()
+        clip = Clip.load(path) if made else make_clip(path, width, height, args.frames, args.faces, args.seed, args.pan)
         recorder, seconds, stages = anonymize(clip, out / f"{path.stem}.anonfilter.mp4", args.options)
         result = coverage(clip, out / f"{path.stem}.anonfilter.mp4")
         print(f"{width}x{height}, {args.frames} frames, {clip.face_frames()} face-frames >= {GUARANTEED_SIZE} px "
