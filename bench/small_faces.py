@@ -264,17 +264,19 @@ def paste(frame: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int]) 
 
 
 def make_clip(
-    path: Path, width: int, height: int, frames: int = 150, faces: int = 30, seed: int = 1, pan: float = 0.0, fps: int = 25
+    path: Path, width: int, height: int, frames: int = 150, faces: int = 30, seed: int = 1, pan: float = 0.0, fps: int = 25,
+    videos: Path = SHARED_VIDEOS,
 ) -> Clip:
     """Write a clip of ``frames`` frames with ``faces`` pasted faces (H.264, CRF 16) and return it with its truth.
 
-    ``pan``: the background moves by this many pixels per frame (a panning camera); 0 is a fixed camera.
+    ``pan``: the background moves by this many pixels per frame (a panning camera); 0 is a fixed
+    camera. ``videos``: the folder of the talking-head clips.
     """
     clip = Clip(path, width, height, frames, plan_faces(width, height, frames, faces, seed))
     needed: dict[int, int] = {}
     for face in clip.faces:
         needed[face.source] = max(needed.get(face.source, 0), face.source_start + face.last - face.first + 1)
-    sources = {number: FaceSource(SHARED_VIDEOS / SOURCES[number], min(frames_needed, 120)) for number, frames_needed in needed.items()}
+    sources = {number: FaceSource(videos / SOURCES[number], min(frames_needed, 120)) for number, frames_needed in needed.items()}
     extra = int(np.ceil(abs(pan) * frames))
     scene = background(width + extra, height)
     with av.open(str(path), "w") as container:
