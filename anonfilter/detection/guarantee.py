@@ -18,7 +18,7 @@ the detector finds on the first search of its area is covered from its first fra
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from anonfilter.detection.focus import SearchGeometry, searched_whole
 
@@ -57,6 +57,11 @@ class SearchGuarantee:
             f"for at most {self.unseen_frames} frames ({self.unseen_frames / self.fps:.2f} s), {verdict} of "
             f"{self.backfill_frames} frames; areas without change were searched again every {self.patrol_frames} frames"
         )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SearchGuarantee":
+        """The guarantee :meth:`to_dict` wrote (the ``run.search`` entry of a report)."""
+        return cls(**{field.name: data[field.name] for field in fields(cls)})
 
     def to_dict(self) -> dict:
         """JSON-ready form, with the seconds and the verdict (for the report)."""
