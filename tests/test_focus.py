@@ -70,10 +70,11 @@ def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     focus = FocusedDetection(recorder)
     frame = np.full((1080, 1920, 3), 100, np.uint8)
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 1, "tile": 0, "crop": 0}
-    assert recorder.shapes == [(360, 640), (1080, 1920)]  # the overview, then the whole frame at full resolution
+    assert focus.passes == {"whole": 0, "overview": 0, "change": 0, "sweep": 1, "tile": 0, "crop": 0}
+    assert recorder.shapes == [(1080, 1920)]  # the whole frame at full resolution (it finds what the overview would)
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes["tile"] == 1 and focus.passes["change"] == 0  # nothing changed: the patrol only
+    assert focus.passes["overview"] == 1 and recorder.shapes[1] == (360, 640)  # and the overview
     frame[500:516, 900:916] = 200  # a 16 px "face" appears
     recorder.shapes.clear()
     focus.detect(frame, np.zeros((0, 4)))

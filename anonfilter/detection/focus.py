@@ -171,10 +171,12 @@ class FocusedDetection:
             self.passes["whole"] += 1
             return self.detector.detect(frame)
         geometry = SearchGeometry.of(width, height, self.overview, self.small_face_resolution)
-        small = resize(frame, geometry.overview_scale)
-        parts = [scaled(self.detector.detect(small), 1 / geometry.overview_scale)]
-        self.passes["overview"] += 1
         regions = self._close_regions(frame, geometry)
+        parts = []
+        if regions != [("sweep", (0, 0, width, height))]:  # a sweep in one piece cuts no large face
+            small = resize(frame, geometry.overview_scale)
+            parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
+            self.passes["overview"] += 1
         for kind, region in regions:
             parts.append(detect_in_region(self.detector.detect, frame, region, geometry.close_scale))
             self.passes[kind] += 1
