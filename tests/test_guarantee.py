@@ -9,6 +9,7 @@ import pytest
 
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
 from anonfilter.detection.changes import ChangeMap
+from anonfilter.detection.focus import inset
 from anonfilter.detection.guarantee import search_guarantee
 
 
@@ -49,22 +50,31 @@ def test_a_schedule_the_back_fill_does_not_cover_is_reported_as_such():
 def test_changes_are_measured_against_the_last_searched_picture_so_a_slow_fade_is_searched_too():
     changes = ChangeMap()
     frame = np.full((1080, 1920, 3), 100, np.uint8)
-    assert changes.changed(frame, 72) == [(0, 0, 1920, 1080)]  # never searched: everything
-    changes.searched([(0, 0, 1920, 1080)], 72)
+    assert changes.changed(frame) == [(0, 0, 1920, 1080)]  # never searched: everything
+    changes.searched([(0, 0, 1920, 1080)])
     found = []
     for step in range(1, 6):  # 4 grey levels a run: never 10 from one run to the next
         frame[400:440, 600:640] = 100 + 4 * step
-        found.append(changes.changed(frame, 72))
+        found.append(changes.changed(frame))
     assert found[0] == [] and found[1] == []
-    assert found[2] and found[2][0][0] <= 600 - 72 and found[2][0][2] >= 640 + 72
+    x0, y0, x1, y1 = found[2][0]
+    assert x0 <= 600 and y0 <= 400 and x1 >= 640 and y1 >= 440
 
 
-def test_a_searched_region_is_the_reference_only_where_no_face_of_the_reach_was_cut_by_its_edge():
+def test_only_the_areas_searched_become_the_reference():
     changes = ChangeMap()
-    frame = np.full((1080, 1920, 3), 100, np.uint8)
-    changes.changed(frame, 72)
-    changes.searched([(0, 0, 1920, 1080)], 72)
+    frame = np.full((1080, 1366, 3), 100, np.uint8)  # a grey copy of fractional size: its last row too
+    changes.changed(frame)
+    changes.searched([(0, 0, 1366, 1080)])
+    assert changes.changed(frame) == []
     frame[500:520, 1000:1020] = 200
-    changes.changed(frame, 72)
-    changes.searched([(940, 440, 1090, 590)], 72)  # the change is within 72 px of this crop's edge
-    assert changes.changed(frame, 72)  # so it is still to be searched
+    frame[100:120, 100:120] = 200
+    assert len(changes.changed(frame)) == 2
+    changes.searched([(990, 490, 1030, 530)])
+    assert len(changes.changed(frame)) == 1  # the other one is still to be searched
+
+
+def test_a_patrol_tile_vouches_only_for_its_inside_where_no_face_of_the_reach_was_cut_by_its_edge():
+    assert inset((640, 0, 1328, 408), 72, 1920, 1080) == (712, 0, 1256, 336)  # the frame's edge stays
+    assert inset((0, 0, 100, 100), 72, 1920, 1080) == (0, 0, 28, 28)
+    assert inset((500, 500, 600, 600), 72, 1920, 1080)[2:] == (572, 572)  # nothing left: empty

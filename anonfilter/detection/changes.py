@@ -46,14 +46,16 @@ class ChangeMap:
         self._reference: np.ndarray | None = None
         self._current: np.ndarray | None = None
         self._scale = 1.0
+        self._size = (0, 0)
 
-    def changed(self, frame: Frame, margin: float) -> list[Rect]:
-        """Rectangles around every changed area of ``frame``, each grown by ``margin`` frame pixels.
+    def changed(self, frame: Frame) -> list[Rect]:
+        """Bounding rectangles (frame coordinates) of the areas of ``frame`` that changed since they were last searched.
 
         Everything has changed on the first frame and after a change of frame size. Call
-        :meth:`searched` with the parts of this frame that were then searched.
+        :meth:`searched` with the areas of this frame that were then searched.
         """
         height, width = frame.shape[:2]
+        self._size = (width, height)
         self._scale = min(1.0, self.side / max(width, height))
         self._current = grey_copy(frame, self._scale)
         if self._reference is None or self._reference.shape != self._current.shape:
@@ -62,25 +64,20 @@ class ChangeMap:
         if not mask.any():
             return []
         count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(cv2.dilate(mask, np.ones((3, 3), np.uint8)))
-        rects = []
-        for x, y, w, h, _area in stats[1:count]:
-            rects.append((
-                max(0, math.floor(x / self._scale - margin)), max(0, math.floor(y / self._scale - margin)),
-                min(width, math.ceil((x + w) / self._scale + margin)), min(height, math.ceil((y + h) / self._scale + margin)),
-            ))
-        return rects
+        return [
+            (max(0, math.floor(x / self._scale)), max(0, math.floor(y / self._scale)),
+             min(width, math.ceil((x + w) / self._scale)), min(height, math.ceil((y + h) / self._scale)))
+            for x, y, w, h, _area in stats[1:count]
+        ]
 
-    def searched(self, regions: list[Rect], inset: float) -> None:
-        """The latest frame's ``regions`` (frame coordinates) were searched for faces of up to
-        ``inset`` pixels: their inside, ``inset`` from every edge that is not the frame's (where
-        a face may have been cut off), is the new reference."""
+    def searched(self, areas: list[Rect]) -> None:
+        """Every face in these areas of the latest frame (frame coordinates) was searched for: they
+        are its new reference there."""
         if self._current is None or self._reference is None:
             return
         height, width = self._current.shape
-        for x0, y0, x1, y1 in regions:
-            a0 = 0 if x0 <= 0 else math.ceil((x0 + inset) * self._scale)
-            b0 = 0 if y0 <= 0 else math.ceil((y0 + inset) * self._scale)
-            a1 = width if x1 >= round(width / self._scale) else math.floor((x1 - inset) * self._scale)
-            b1 = height if y1 >= round(height / self._scale) else math.floor((y1 - inset) * self._scale)
-            if a1 > a0 and b1 > b0:
-                self._reference[b0:b1, a0:a1] = self._current[b0:b1, a0:a1]
+        for x0, y0, x1, y1 in areas:  # the grey pixels wholly inside, and those at the frame's edges
+            a0, b0 = math.ceil(x0 * self._scale), math.ceil(y0 * self._scale)
+            a1 = width if x1 >= self._size[0] else math.floor(x1 * self._scale)
+            b1 = height if y1 >= self._size[1] else math.floor(y1 * self._scale)
+            self._reference[b0:b1, a0:a1] = self._current[b0:b1, a0:a1]

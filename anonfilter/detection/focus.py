@@ -127,6 +127,24 @@ def _area(rect: Rect) -> int:
     return (rect[2] - rect[0]) * (rect[3] - rect[1])
 
 
+def grown(rect: Rect, margin: float, width: int, height: int) -> Rect:
+    """``rect`` grown by ``margin`` pixels on each side, within a ``width`` x ``height`` frame."""
+    return (
+        max(0, math.floor(rect[0] - margin)), max(0, math.floor(rect[1] - margin)),
+        min(width, math.ceil(rect[2] + margin)), min(height, math.ceil(rect[3] + margin)),
+    )
+
+
+def inset(rect: Rect, margin: float, width: int, height: int) -> Rect:
+    """The part of ``rect`` at least ``margin`` pixels from each of its edges that is not the frame's
+    (where a face of up to ``margin`` pixels may have been cut off); empty when nothing is left."""
+    x0 = rect[0] if rect[0] <= 0 else math.ceil(rect[0] + margin)
+    y0 = rect[1] if rect[1] <= 0 else math.ceil(rect[1] + margin)
+    x1 = rect[2] if rect[2] >= width else math.floor(rect[2] - margin)
+    y1 = rect[3] if rect[3] >= height else math.floor(rect[3] - margin)
+    return (x0, y0, max(x0, x1), max(y0, y1))
+
+
 def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
     """Overlapping crops replaced by their bounding rectangle (at the larger scale) while that
     costs no more pixels than the two apart."""
@@ -171,19 +189,16 @@ class FocusedDetection:
             self.passes["whole"] += 1
             return self.detector.detect(frame)
         geometry = SearchGeometry.of(width, height, self.overview, self.small_face_resolution)
-        regions = self._close_regions(frame, geometry)
+        regions, searched = self._close_regions(frame, geometry)
         parts = []
-        if regions != [("sweep", (0, 0, width, height))]:  # a sweep in one piece cuts no large face
+        if [region for _kind, region, _scale in regions] != [(0, 0, width, height)]:  # one piece cuts no large face
             small = resize(frame, geometry.overview_scale)
             parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
             self.passes["overview"] += 1
-        for kind, region in regions:
-            parts.append(detect_in_region(self.detector.detect, frame, region, geometry.close_scale))
+        for kind, region, scale in regions:
+            parts.append(detect_in_region(self.detector.detect, frame, region, scale))
             self.passes[kind] += 1
-        if any(kind == "sweep" for kind, _region in regions):
-            self._changes.searched([(0, 0, width, height)], geometry.reach)  # sweep tiles overlap by the reach
-        else:
-            self._changes.searched([region for _kind, region in regions], geometry.reach)
+        self._changes.searched(searched)
         found = merge(parts)
         if len(found) and len(expected):  # a face another pass found needs no crop
             expected = np.asarray(expected)[iou_matrix(np.asarray(expected, np.float64), found.boxes).max(axis=1) < SEEN_IOU]
@@ -192,17 +207,26 @@ class FocusedDetection:
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
 
-    def _close_regions(self, frame: Frame, geometry: SearchGeometry) -> list[tuple[str, Rect]]:
-        """What to search at the close scale: the changed areas and the next patrol tile, or the whole frame."""
+    def _close_regions(self, frame: Frame, geometry: SearchGeometry) -> tuple[list[tuple[str, Rect, float]], list[Rect]]:
+        """What to search closely, ``(kind, region, scale)``: the changed areas and the next patrol
+        tile, or the whole frame; and the areas whose every face up to the reach that search finds."""
         height, width = frame.shape[:2]
         if not self._tiles:
             self._tiles = geometry.tiles(width, height)
-        changed = [region for region, _scale in joined([(rect, 1.0) for rect in self._changes.changed(frame, geometry.reach)])]
-        if sum(_area(region) for region in changed) > SWEEP * width * height:
-            return [("sweep", tile) for tile in geometry.sweep(width, height)]
+        blobs = self._changes.changed(frame)
+        crops = self._change_crops(blobs, geometry, width, height)
+        if sum(_area(region) * scale**2 for region, scale in crops) > SWEEP * width * height * geometry.close_scale**2:
+            return [("sweep", tile, geometry.close_scale) for tile in geometry.sweep(width, height)], [(0, 0, width, height)]
         tile = self._tiles[self._next_tile]
         self._next_tile = (self._next_tile + 1) % len(self._tiles)
-        return [("change", region) for region in changed] + [("tile", tile)]
+        searched = blobs + [inset(tile, geometry.reach, width, height)]
+        return [("change", region, scale) for region, scale in crops] + [("tile", tile, geometry.close_scale)], searched
+
+    @staticmethod
+    def _change_crops(blobs: list[Rect], geometry: SearchGeometry, width: int, height: int) -> list[tuple[Rect, float]]:
+        """Crops at the close scale that hold every face up to the reach touching a changed area
+        (overlapping ones joined; docs/benchmark.md says why not two scales)."""
+        return joined([(grown(blob, geometry.reach, width, height), geometry.close_scale) for blob in blobs])
 
     def _crops(self, expected: np.ndarray, geometry: SearchGeometry, width: int, height: int) -> list[tuple[Rect, float]]:
         """Crops and their scales around the expected faces too small for the overview (overlapping ones joined)."""
