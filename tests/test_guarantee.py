@@ -50,28 +50,30 @@ def test_a_schedule_the_back_fill_does_not_cover_is_reported_as_such():
 def test_changes_are_measured_against_the_last_searched_picture_so_a_slow_fade_is_searched_too():
     changes = ChangeMap()
     frame = np.full((1080, 1920, 3), 100, np.uint8)
-    assert changes.changed(frame) == [(0, 0, 1920, 1080)]  # never searched: everything
+    assert changes.changed(frame, 72) == [(0, 0, 1920, 1080)]  # never searched: everything
     changes.searched([(0, 0, 1920, 1080)])
     found = []
     for step in range(1, 6):  # 4 grey levels a run: never 10 from one run to the next
         frame[400:440, 600:640] = 100 + 4 * step
-        found.append(changes.changed(frame))
+        found.append(changes.changed(frame, 72))
     assert found[0] == [] and found[1] == []
-    x0, y0, x1, y1 = found[2][0]
-    assert x0 <= 600 and y0 <= 400 and x1 >= 640 and y1 >= 440
+    x0, y0, x1, y1 = found[2][0]  # the change, grown by the margin
+    assert x0 <= 600 - 72 and y0 <= 400 - 72 and x1 >= 640 + 72 and y1 >= 440 + 72
 
 
 def test_only_the_areas_searched_become_the_reference():
     changes = ChangeMap()
     frame = np.full((1080, 1366, 3), 100, np.uint8)  # a grey copy of fractional size: its last row too
-    changes.changed(frame)
+    changes.changed(frame, 72)
     changes.searched([(0, 0, 1366, 1080)])
-    assert changes.changed(frame) == []
+    assert changes.changed(frame, 72) == []
     frame[500:520, 1000:1020] = 200
     frame[100:120, 100:120] = 200
-    assert len(changes.changed(frame)) == 2
+    assert len(changes.changed(frame, 72)) == 2
     changes.searched([(990, 490, 1030, 530)])
-    assert len(changes.changed(frame)) == 1  # the other one is still to be searched
+    assert len(changes.changed(frame, 72)) == 1  # the other one is still to be searched
+    frame[100:120, 160:180] = 200
+    assert len(changes.changed(frame, 72)) == 1  # changes closer than the margin make one group
 
 
 def test_a_patrol_tile_vouches_only_for_its_inside_where_no_face_of_the_reach_was_cut_by_its_edge():

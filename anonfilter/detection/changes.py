@@ -48,8 +48,9 @@ class ChangeMap:
         self._scale = 1.0
         self._size = (0, 0)
 
-    def changed(self, frame: Frame) -> list[Rect]:
-        """Bounding rectangles (frame coordinates) of the areas of ``frame`` that changed since they were last searched.
+    def changed(self, frame: Frame, margin: float) -> list[Rect]:
+        """Rectangles (frame coordinates) that hold every area of ``frame`` that changed since it
+        was last searched, grown by ``margin`` pixels: one per group of changes that close together.
 
         Everything has changed on the first frame and after a change of frame size. Call
         :meth:`searched` with the areas of this frame that were then searched.
@@ -63,7 +64,8 @@ class ChangeMap:
         mask = (np.abs(self._current - self._reference) > self.change).astype(np.uint8)
         if not mask.any():
             return []
-        count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(cv2.dilate(mask, np.ones((3, 3), np.uint8)))
+        grow = 1 + 2 * (math.ceil(margin * self._scale) + 1)  # + 1: the blur's reach, where a change may fall under the threshold
+        count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(cv2.dilate(mask, np.ones((grow, grow), np.uint8)))
         return [
             (max(0, math.floor(x / self._scale)), max(0, math.floor(y / self._scale)),
              min(width, math.ceil((x + w) / self._scale)), min(height, math.ceil((y + h) / self._scale)))

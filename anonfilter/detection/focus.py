@@ -127,14 +127,6 @@ def _area(rect: Rect) -> int:
     return (rect[2] - rect[0]) * (rect[3] - rect[1])
 
 
-def grown(rect: Rect, margin: float, width: int, height: int) -> Rect:
-    """``rect`` grown by ``margin`` pixels on each side, within a ``width`` x ``height`` frame."""
-    return (
-        max(0, math.floor(rect[0] - margin)), max(0, math.floor(rect[1] - margin)),
-        min(width, math.ceil(rect[2] + margin)), min(height, math.ceil(rect[3] + margin)),
-    )
-
-
 def inset(rect: Rect, margin: float, width: int, height: int) -> Rect:
     """The part of ``rect`` at least ``margin`` pixels from each of its edges that is not the frame's
     (where a face of up to ``margin`` pixels may have been cut off); empty when nothing is left."""
@@ -213,20 +205,15 @@ class FocusedDetection:
         height, width = frame.shape[:2]
         if not self._tiles:
             self._tiles = geometry.tiles(width, height)
-        blobs = self._changes.changed(frame)
-        crops = self._change_crops(blobs, geometry, width, height)
-        if sum(_area(region) * scale**2 for region, scale in crops) > SWEEP * width * height * geometry.close_scale**2:
+        # Every face up to the reach that touches a change is whole in these crops (docs/benchmark.md
+        # says why one scale, not a fine and a coarse crop per change).
+        crops = [region for region, _scale in joined([(rect, 1.0) for rect in self._changes.changed(frame, geometry.reach)])]
+        if sum(_area(region) for region in crops) > SWEEP * width * height:
             return [("sweep", tile, geometry.close_scale) for tile in geometry.sweep(width, height)], [(0, 0, width, height)]
         tile = self._tiles[self._next_tile]
         self._next_tile = (self._next_tile + 1) % len(self._tiles)
-        searched = blobs + [inset(tile, geometry.reach, width, height)]
-        return [("change", region, scale) for region, scale in crops] + [("tile", tile, geometry.close_scale)], searched
-
-    @staticmethod
-    def _change_crops(blobs: list[Rect], geometry: SearchGeometry, width: int, height: int) -> list[tuple[Rect, float]]:
-        """Crops at the close scale that hold every face up to the reach touching a changed area
-        (overlapping ones joined; docs/benchmark.md says why not two scales)."""
-        return joined([(grown(blob, geometry.reach, width, height), geometry.close_scale) for blob in blobs])
+        close = [("change", region, geometry.close_scale) for region in crops] + [("tile", tile, geometry.close_scale)]
+        return close, [inset(region, geometry.reach, width, height) for _kind, region, _scale in close]
 
     def _crops(self, expected: np.ndarray, geometry: SearchGeometry, width: int, height: int) -> list[tuple[Rect, float]]:
         """Crops and their scales around the expected faces too small for the overview (overlapping ones joined)."""
