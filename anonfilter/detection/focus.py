@@ -6,12 +6,13 @@ detector run searches:
 
 * **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side. It
   finds faces from about :attr:`SearchGeometry.reach` pixels (72 at 1080p, 144 at 4K);
-* **the changed areas** at the frame's own resolution (up to :data:`SMALL_FACE_RESOLUTION`):
-  every area that differs from how it looked when it was last searched closely
-  (:mod:`anonfilter.detection.changes`), with a margin of one overview reach, so every face up
-  to that size that appeared or moved since is whole in a searched crop. When the changes cover
-  much of the frame (a cut, a pan, the first frame) every tile is searched instead;
-* **one patrol tile**: the frame at its own resolution is cut into overlapping tiles of about
+* **the changed areas** at :data:`CLOSE_UPSCALE` times the frame's own resolution (up to
+  :data:`SMALL_FACE_RESOLUTION`): every area that differs from how it looked when it was last
+  searched closely (:mod:`anonfilter.detection.changes`), with a margin of one overview reach, so
+  every face up to that size that appeared or moved since is whole in a searched crop. When the
+  changes cover much of the frame (a cut, a pan, the first frame) the whole frame is swept at that
+  scale instead;
+* **one patrol tile** at that scale: the frame is cut into overlapping tiles of about
   :data:`PATROL_TILE` pixels, and one tile in turn is searched each time, so a face the detector
   missed where nothing changes is looked at again within one round;
 * **the tracked small faces**: for each face the tracker expects (its active tracks) that is too
@@ -48,9 +49,8 @@ SMALL_FACE_RESOLUTION = 3840
 face is at least 16 px as the network sees it; larger frames are scaled down to it."""
 CLOSE_UPSCALE = 1.125
 """... and a little larger: changed areas, sweeps and patrol tiles are scaled by this factor
-over that resolution, since CenterFace finds faces of 16-19 px much more often at 18-21 px
-(docs/benchmark.md: a panning 1080p clip leaked 45 of 199 such face-frames at 1, 6 at 1.125, 15
-at 1.25; about 1.3x the close search's pixels)."""
+over that resolution, since CenterFace finds faces of 16-19 px much more often at 18-21 px, for
+about 1.3x the close search's pixels (docs/benchmark.md)."""
 SWEEP = 0.5
 """When the crops around the changed areas would cover more than this fraction of the frame,
 the whole frame is swept at the close scale instead (fewer, larger network runs)."""
