@@ -165,23 +165,17 @@ def test_methods_that_align_faces_get_the_full_precision_detector(live, method, 
 
 @pytest.mark.parametrize(
     ("live", "frame_size", "options", "threads"),
-    [(False, (1920, 1080), [], 1), (False, (1920, 1080), ["-D", "threads=2"], 2), (False, (960, 540), [], 2),
-     (True, (1920, 1080), [], 2), (False, (1920, 1080), ["--detection", "whole"], 2)],
+    [(False, (1920, 1080), [], 2), (False, (1920, 1080), ["-D", "threads=1"], 1), (False, (960, 540), [], 2),
+     (True, (1920, 1080), [], 2)],
 )
-def test_focused_detection_in_a_thread_of_its_own_gets_one_onnxruntime_thread(live, frame_size, options, threads, monkeypatch):
+def test_the_detector_gets_two_onnxruntime_threads_unless_told_otherwise(live, frame_size, options, threads, monkeypatch):
+    """Two threads also for focused detection in a thread of its own on 2 cores: it searches every
+    changed area closely and is the slowest stage (docs/benchmark.md)."""
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=live)
     anonymizer = anonymizer_from_args(parser.parse_args(options), 25.0, live=live, frame_size=frame_size)
     assert anonymizer.detector.threads == threads
-
-
-def test_on_many_cores_the_detector_thread_keeps_its_default_threads(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
-    parser = argparse.ArgumentParser()
-    add_pipeline_arguments(parser, live=False)
-    anonymizer = anonymizer_from_args(parser.parse_args([]), 25.0, live=False, frame_size=(1920, 1080))
-    assert anonymizer.detector.threads == 2
 
 
 @pytest.mark.parametrize(("method", "embeds"), [("blur", False), ("synthetic", True)])
