@@ -95,7 +95,7 @@ def test_with_the_run_report_check_says_what_the_search_guaranteed(clips, tmp_pa
     report.write_text(json.dumps({"run": {"search": guarantee.to_dict()}}))
     assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "faces from 16 px" in out and "at most 3 frames (0.12 s), covered by the tracker's back-fill of 4 frames" in out
+    assert "faces from 14 px" in out and "at most 3 frames (0.12 s), covered by the tracker's back-fill of 4 frames" in out
     assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--json", "--report", str(report)]) == 0
     assert json.loads(capsys.readouterr().out)["search"]["holds"] is True
 

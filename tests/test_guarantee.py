@@ -24,7 +24,7 @@ def default_guarantee(width: int, height: int, *options: str):
 def test_by_default_every_new_face_of_16_px_is_searched_before_the_back_fill_runs_out(size):
     guarantee = default_guarantee(*size)
     assert guarantee.detection == "focused"
-    assert guarantee.smallest_face <= 16
+    assert guarantee.smallest_face <= 16  # 14.2: the close search runs at 1.125x the frame's own resolution
     assert guarantee.unseen_frames == 3  # detection on every 4th frame: a face is searched within 3 frames
     assert guarantee.backfill_frames >= guarantee.unseen_frames
     assert guarantee.holds

@@ -120,7 +120,7 @@ def test_report_of_a_large_frame_counts_the_focused_detector_runs_and_says_what_
     runs = run["detector_runs"]
     assert runs["sweep"] >= 1 and runs["overview"] + runs["sweep"] == 3
     search = run["search"]
-    assert search["smallest_face"] == 16 and search["unseen_frames"] == 3 and search["holds"]
+    assert search["smallest_face"] <= 16 and search["unseen_frames"] == 3 and search["holds"]
     assert search["backfill_frames"] >= 3 and search["unseen_seconds"] == 0.12
 
 

@@ -6,12 +6,13 @@ detector run searches:
 
 * **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side. It
   finds faces from about :attr:`SearchGeometry.reach` pixels (72 at 1080p, 144 at 4K);
-* **the changed areas** at the frame's own resolution (up to :data:`SMALL_FACE_RESOLUTION`):
-  every area that differs from how it looked when it was last searched closely
-  (:mod:`anonfilter.detection.changes`), with a margin of one overview reach, so every face up
-  to that size that appeared or moved since is whole in a searched crop. When the changes cover
-  much of the frame (a cut, a pan, the first frame) every tile is searched instead;
-* **one patrol tile**: the frame at its own resolution is cut into overlapping tiles of about
+* **the changed areas** at :data:`CLOSE_UPSCALE` times the frame's own resolution (up to
+  :data:`SMALL_FACE_RESOLUTION`): every area that differs from how it looked when it was last
+  searched closely (:mod:`anonfilter.detection.changes`), with a margin of one overview reach, so
+  every face up to that size that appeared or moved since is whole in a searched crop. When the
+  changes cover much of the frame (a cut, a pan, the first frame) the whole frame is swept at that
+  scale instead;
+* **one patrol tile** at that scale: the frame is cut into overlapping tiles of about
   :data:`PATROL_TILE` pixels, and one tile in turn is searched each time, so a face the detector
   missed where nothing changes is looked at again within one round;
 * **the tracked small faces**: for each face the tracker expects (its active tracks) that is too
@@ -44,8 +45,12 @@ PATROL_TILE = 640
 """Longer side, in full-resolution pixels, of a patrol tile before the overlap is added (a 1080p
 frame is cut into 3 x 3 tiles, 4K into 6 x 6)."""
 SMALL_FACE_RESOLUTION = 3840
-"""Changed areas and patrol tiles are searched at the frame's own resolution up to this longer
-side (4K), so a 16 px face is 16 px as the network sees it; larger frames are scaled down to it."""
+"""The close search works at the frame's own resolution up to this longer side (4K), so a 16 px
+face is at least 16 px as the network sees it; larger frames are scaled down to it."""
+CLOSE_UPSCALE = 1.125
+"""... and a little larger: changed areas, sweeps and patrol tiles are scaled by this factor
+over that resolution, since CenterFace finds faces of 16-19 px much more often at 18-21 px, for
+about 1.3x the close search's pixels (docs/benchmark.md)."""
 SWEEP = 0.5
 """When the crops around the changed areas would cover more than this fraction of the frame,
 the whole frame is swept at the close scale instead (fewer, larger network runs)."""
@@ -81,8 +86,11 @@ class SearchGeometry:
 
     overview_scale: float
     """The overview is the frame scaled by this."""
+    native_scale: float
+    """The frame's own resolution, up to :data:`SMALL_FACE_RESOLUTION` (1 up to 4K): tracked
+    small faces' crops are searched at most at this scale, and patrol tiles are sized in it."""
     close_scale: float
-    """Changed areas and patrol tiles are searched at this scale (1: the frame's own resolution)."""
+    """Changed areas, sweeps and patrol tiles are searched at this scale (:data:`CLOSE_UPSCALE` times the native one)."""
     reach: float
     """The smallest face (frame pixels) the overview is trusted to find; faces up to this size are
     the close search's, so crops grow by it and tiles overlap by it."""
@@ -92,11 +100,12 @@ class SearchGeometry:
         """The geometry for ``width`` x ``height`` frames."""
         longer = max(width, height)
         overview_scale = overview / longer
-        return cls(overview_scale, min(1.0, small_face_resolution / longer), OVERVIEW_MIN_FACE / overview_scale)
+        native_scale = min(1.0, small_face_resolution / longer)
+        return cls(overview_scale, native_scale, native_scale * CLOSE_UPSCALE, OVERVIEW_MIN_FACE / overview_scale)
 
     def tiles(self, width: int, height: int) -> list[Rect]:
-        """The patrol tiles: :data:`PATROL_TILE` px at the close scale, overlapping by :attr:`reach`."""
-        tile_scale = PATROL_TILE / max(width, height) / self.close_scale
+        """The patrol tiles: :data:`PATROL_TILE` px at the native scale, overlapping by :attr:`reach`."""
+        tile_scale = PATROL_TILE / max(width, height) / self.native_scale
         return tile_grid(width, height, round(width * tile_scale), round(height * tile_scale), math.ceil(self.reach))
 
     def sweep(self, width: int, height: int) -> list[Rect]:
@@ -222,12 +231,12 @@ class FocusedDetection:
             size = max(x1 - x0, y1 - y0, 1.0)
             if size * geometry.overview_scale >= OVERVIEW_MIN_FACE:
                 continue
-            side = max(CROP_CONTEXT * size, MIN_CROP / geometry.close_scale)
+            side = max(CROP_CONTEXT * size, MIN_CROP / geometry.native_scale)
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             region = (
                 max(0, int(cx - side / 2)), max(0, int(cy - side / 2)),
                 min(width, int(math.ceil(cx + side / 2))), min(height, int(math.ceil(cy + side / 2))),
             )
             if region[2] - region[0] >= 8 and region[3] - region[1] >= 8:
-                crops.append((region, min(geometry.close_scale, CROP_FACE / size)))
+                crops.append((region, min(geometry.native_scale, CROP_FACE / size)))
         return joined(crops)

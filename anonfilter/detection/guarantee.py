@@ -7,7 +7,7 @@ many frames before a face's first detection (:attr:`SearchGuarantee.backfill_fra
 the detector finds on the first search of its area is covered from its first frame to its last.
 
 * With focused detection a face can only appear where the picture changes, and every changed
-  area is searched at the frame's own resolution (up to 4K) on the next detector run
+  area is searched at 1.125x the frame's own resolution (up to 4K) on the next detector run
   (:mod:`anonfilter.detection.changes`); the first frame and large changes search every tile.
   Areas where nothing changes are searched again by the patrol once per round
   (:attr:`SearchGuarantee.patrol_frames`), which bounds how long a face the detector *missed*
