@@ -8,6 +8,7 @@ examples:
   anonfilter check in.mp4 out.mp4              summary and the leaking frames
   anonfilter check in.mp4 out.mp4 --json       the same as JSON on stdout
   anonfilter check in.mp4 out.mp4 --tiles 2 --embedding   small faces too; dlib distance of each leak
+  anonfilter check in.mp4 out.mp4 --report run.json        also what the run's detection schedule guaranteed
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Optional
 
 from tqdm import tqdm
 
 from anonfilter.audit import REFERENCE_THRESHOLD, SSIM_THRESHOLD, AuditResult, AuditSettings, find_leaks
+from anonfilter.detection.guarantee import SearchGuarantee
+from anonfilter.errors import AnonfilterError
 
 SHOWN_LEAKS = 50
 """Leaks listed in the text output (``--json`` lists all)."""
@@ -39,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiles", type=int, default=1, help="N >= 2: reference detector also on N x N tiles, for small faces (slower)")
     parser.add_argument("--every", type=int, default=1, help="check every N-th frame only (default: every frame)")
     parser.add_argument("--embedding", action="store_true", help="add a dlib face-recognition distance to each leak (below 0.6: same person)")
+    parser.add_argument(
+        "--report", type=Path, metavar="RUN.json",
+        help="the --report of the run that wrote OUT: also say what its detection schedule guaranteed "
+        "(smallest face searched for, longest a new face went unsearched)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.epilog = __doc__.split("\n\n", 2)[2]
@@ -60,8 +70,18 @@ def summary(result: AuditResult) -> str:
     return "\n".join(lines)
 
 
+def run_guarantee(report: Path) -> Optional[SearchGuarantee]:
+    """What the run that wrote ``report`` guaranteed (None for a report of a version that did not record it)."""
+    try:
+        search = json.loads(report.read_text())["run"].get("search")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AnonfilterError(f"cannot read the run report {report}: {error}") from None
+    return None if search is None else SearchGuarantee.from_dict(search)
+
+
 def run(args: argparse.Namespace) -> int:
     """Audit OUT against IN; exit 0 when nothing leaks, 1 when something does."""
+    guarantee = run_guarantee(args.report) if args.report is not None else None
     settings = AuditSettings(
         ssim_threshold=args.ssim, detector_threshold=args.threshold, tiles=args.tiles, every=max(1, args.every),
         embedding=args.embedding,
@@ -69,5 +89,10 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(unit="frame", desc="checking", disable=args.quiet or not sys.stderr.isatty(), leave=False)
     with bar:
         result = find_leaks(args.input, args.output, settings, progress=bar.update)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else summary(result))
+    if args.json:
+        print(json.dumps({**result.to_dict(), **({"search": guarantee.to_dict()} if guarantee else {})}, indent=2))
+    else:
+        print(summary(result))
+        if args.report is not None:
+            print(f"the run: {guarantee.describe()}" if guarantee else "the run: its report does not say what its search guaranteed")
     return 1 if result.leaked else 0

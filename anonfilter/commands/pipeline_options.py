@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional
 
@@ -19,16 +18,6 @@ full-precision CenterFace. With the 8-bit one, ``anonfilter evaluate -m syntheti
 facenet, hamilton and armwrestling gave de-identification 0.950, 0.950 and 0.957 instead of
 0.950, 0.975 and 1.000, and stability 0.967 instead of 1.000 on facenet. ``-D precision=int8``
 overrides it."""
-DETECTOR_THREAD_DEFAULTS = ("threads=1",)
-"""Detector defaults when focused detection runs in a thread of its own (files searched on every
-n-th frame) on a machine of at most :data:`FEW_CORES` cores: one onnxruntime thread, since
-decoding, tracking, the method and encoding keep the other core busy. On the 1080p facenet clip
-(2 cores) it took 5.6% less CPU and 2.5% less time than two threads (median of 6 alternating
-rounds). Where the detector runs in the pipeline's own thread on every frame (smaller frames,
-live) two threads are faster: the 960x366 MOT20 clip took 4.17 s with two and 4.97 s with one.
-On more cores the detector keeps its own default, so it does not become the slowest stage."""
-FEW_CORES = 2
-"""Up to this many cores (all that was measured) a detector thread gets :data:`DETECTOR_THREAD_DEFAULTS`."""
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_every: Optional[int] = None) -> None:
@@ -78,8 +67,7 @@ def anonymizer_from_args(
 
     ``detector_defaults`` are ``KEY=VALUE`` detector options applied before the user's own (only
     those the chosen detector has), e.g. a lower detection resolution for live use. A method that
-    aligns faces on their landmarks also gets :data:`LANDMARK_DETECTOR_DEFAULTS`, and focused
-    detection in a thread of its own :data:`DETECTOR_THREAD_DEFAULTS`.
+    aligns faces on their landmarks also gets :data:`LANDMARK_DETECTOR_DEFAULTS`.
     ``frame_size`` (width, height) picks the default ``--detect-every`` for files. ``live`` is a
     pipeline without lookahead (the live engine without ``--delay``): by default it searches every
     frame whole.
@@ -99,8 +87,6 @@ def anonymizer_from_args(
     known = {option.name for option in spec.options}
     if method_spec.uses_landmarks:
         detector_defaults = (*detector_defaults, *LANDMARK_DETECTOR_DEFAULTS)
-    if detection == "focused" and detect_every > 1 and not live and (os.cpu_count() or 1) <= FEW_CORES:
-        detector_defaults = (*detector_defaults, *DETECTOR_THREAD_DEFAULTS)
     defaults = [raw for raw in detector_defaults if raw.partition("=")[0] in known]
     detector = host.create_detector(args.detector, defaults + list(args.detector_option))
     return Anonymizer(

@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             run["input_damage"] = result.damage
             if anonymizer.focus is not None:
                 run["detector_runs"] = dict(anonymizer.focus.passes)
+            run["search"] = anonymizer.search_guarantee(*result.info.display_size, result.info.fps).to_dict()
             page = report.write(args.report, run)
         except OSError as error:
             raise AnonfilterError(f"{args.output} was written, but not the report {args.report}: {error.strerror}") from None
