@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Union
 from anonfilter import __version__
 from anonfilter.assembly import build_anonymizer
 from anonfilter.config import Config
+from anonfilter.detection.guarantee import SearchGuarantee
 from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.pipeline import Anonymizer, Failure, failure_summary
 from anonfilter.plugins import PluginHost, parse_options
@@ -66,7 +67,9 @@ class Report:
     """Busy seconds per stage (``decode``, ``detect``, ``track``, ``method``, ``encode``) and ``total``."""
     input_damage: dict[str, Any] = field(default_factory=dict)
     detector_runs: dict[str, int] = field(default_factory=dict)
-    """Focused detection: detector runs per kind (overview, crops, patrol tiles)."""
+    """Focused detection: detector runs per kind."""
+    search: Optional[SearchGuarantee] = None
+    """What the detection schedule guaranteed: the smallest face searched for, the longest a new face went unsearched."""
 
 
 def plugin_host(notify: Callable[[str], None]) -> PluginHost:
@@ -140,6 +143,7 @@ def anonymize(
         ran, result.info, anonymizer.frames_done, anonymizer.frames_with_faces, list(anonymizer.obscured_frames),
         list(anonymizer.failures.values()), {**anonymizer.seconds, **result.seconds}, result.damage,
         dict(anonymizer.focus.passes) if anonymizer.focus is not None else {},
+        anonymizer.search_guarantee(*result.info.display_size, result.info.fps),
     )
     for note in end_notes(report):
         notify(note)
@@ -209,6 +213,7 @@ def run_summary(report: Report, input: str, output: str, host: PluginHost) -> di
         "seconds": {name: round(value, 3) for name, value in report.seconds.items()},
         "input_damage": report.input_damage,
         **({"detector_runs": report.detector_runs} if report.detector_runs else {}),
+        **({"search": report.search.to_dict()} if report.search is not None else {}),
     }
 
 

@@ -9,7 +9,6 @@ defaults for the method and the machine, and what a live delay is spent on.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Optional
 
 from anonfilter.config import Config
@@ -30,13 +29,6 @@ LANDMARK_DETECTOR_DEFAULTS = ("precision=fp32",)
 """Detector defaults for methods that align faces on their landmarks (``uses_landmarks``): the
 full-precision CenterFace, which keeps their de-identification and stability up (figures in
 docs/benchmark.md, "Why the defaults are what they are"). ``-D precision=int8`` overrides it."""
-DETECTOR_THREAD_DEFAULTS = ("threads=1",)
-"""Detector defaults when focused detection runs in a thread of its own (files searched on every
-n-th frame) on a machine of at most :data:`FEW_CORES` cores: one onnxruntime thread, since
-decoding, tracking, the method and encoding keep the other core busy (docs/benchmark.md). On
-more cores the detector keeps its own default, so it does not become the slowest stage."""
-FEW_CORES = 2
-"""Up to this many cores (all that was measured) a detector thread gets :data:`DETECTOR_THREAD_DEFAULTS`."""
 LIVE_DETECTOR_DEFAULTS = ("resolution=640",)
 """Live without a delay, the detector sees frames scaled to 640 pixels on their longer side unless
 told otherwise (``-D resolution=...``): about 2.5 times faster than full 720p. With a delay the
@@ -68,8 +60,6 @@ def build_anonymizer(
     defaults: tuple[str, ...] = LIVE_DETECTOR_DEFAULTS if live else ()
     if method_spec.uses_landmarks:
         defaults = (*defaults, *LANDMARK_DETECTOR_DEFAULTS)
-    if mode == "focused" and detect_every > 1 and not live and (os.cpu_count() or 1) <= FEW_CORES:
-        defaults = (*defaults, *DETECTOR_THREAD_DEFAULTS)
     method = host.create_method(config.method, config.method_options)
     known = {option.name for option in host.detector_spec(config.detection.detector).options}
     detector_options = [raw for raw in defaults if raw.partition("=")[0] in known] + list(config.detection.options)

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Optional, Protocol, Sequence
 import numpy as np
 
 from anonfilter.detection.focus import FocusedDetection, searched_whole
+from anonfilter.detection.guarantee import SearchGuarantee, search_guarantee
 from anonfilter.errors import RunFailure
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
@@ -235,6 +236,15 @@ class Anonymizer:
             self.seconds["method"] += time.perf_counter() - started
             out.append(AnonymizedFrame(frame, info, changed))
         return out
+
+    def search_guarantee(self, width: int, height: int, fps: float) -> SearchGuarantee:
+        """What this pipeline's detection schedule guarantees on a file of ``width`` x ``height`` at ``fps``
+        (the smallest face searched for, the longest a new face goes unsearched, the tracker's back-fill)."""
+        scale_for = getattr(self.detector, "scale_for", None)
+        whole_scale = scale_for(height, width) if scale_for is not None else 1.0
+        return search_guarantee(
+            width, height, fps, self.detect_every, getattr(self.tracker, "backfill_frames", 0), self.focus is not None, whole_scale
+        )
 
     def faces_for(self, tracked: Sequence[TrackedFace], info: FrameInfo) -> list[Face]:
         """Masks for the tracked faces of one frame."""

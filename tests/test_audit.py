@@ -13,6 +13,7 @@ import pytest
 
 from anonfilter.audit import AuditSettings, face_similarity, find_leaks, reference_detector, reference_faces
 from anonfilter.cli import main
+from anonfilter.detection.guarantee import search_guarantee
 from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.tracking.perframe import PerFrameTracker
@@ -88,6 +89,17 @@ def test_the_leaking_frames_are_listed_and_the_exit_code_is_1(clips, capsys):
     assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--json", str(saved), "-D", "threshold=0.2"]) == 0
     assert "0 still structurally the same (0.00%)" in capsys.readouterr().out
     assert json.loads(saved.read_text())["faces_leaked"] == 0
+
+
+def test_with_the_run_report_check_says_what_the_search_guaranteed(clips, tmp_path, capsys):
+    report = tmp_path / "run.json"
+    guarantee = search_guarantee(1920, 1080, 25.0, detect_every=4, backfill_frames=4, focused=True)
+    report.write_text(json.dumps({"run": {"search": guarantee.to_dict()}}))
+    assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "faces from 14 px" in out and "at most 3 frames (0.12 s), covered by the tracker's back-fill of 4 frames" in out
+    assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--json", "-", "--report", str(report)]) == 0
+    assert json.loads(capsys.readouterr().out)["search"]["holds"] is True
 
 
 def test_every_nth_frame(clips):

@@ -11,7 +11,16 @@ import pytest
 from anonfilter.assembly import build_anonymizer
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.detection.centerface import CenterFace
-from anonfilter.detection.focus import CROP_CONTEXT, MIN_CROP, FocusedDetection, joined, tile_grid
+from anonfilter.detection.focus import (
+    CLOSE_UPSCALE,
+    CROP_CONTEXT,
+    MIN_CROP,
+    SWEEP_TILE,
+    FocusedDetection,
+    SearchGeometry,
+    joined,
+    tile_grid,
+)
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections
 from tests.data import shared_path
@@ -40,6 +49,23 @@ def test_patrol_tiles_cover_a_1080p_frame_with_overlap():
     assert tiles[1][0] <= tiles[0][2] - 64 and tiles[3][1] <= tiles[0][3] - 64
 
 
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1280, 720), (2560, 1440)])
+def test_sweep_and_patrol_tiles_cover_the_frame_at_its_own_resolution_overlapping_by_the_overview_reach(size):
+    width, height = size
+    geometry = SearchGeometry.of(width, height)
+    assert geometry.native_scale == 1.0 and geometry.close_scale == CLOSE_UPSCALE
+    for tiles in (geometry.sweep(width, height), geometry.tiles(width, height)):
+        covered = np.zeros((height, width), np.int32)
+        for x0, y0, x1, y1 in tiles:
+            covered[y0:y1, x0:x1] += 1
+            assert max(x1 - x0, y1 - y0) * geometry.close_scale <= SWEEP_TILE  # CenterFace never scales a tile down
+        assert covered.min() >= 1
+        reach = int(np.ceil(geometry.reach))  # any face up to the reach is whole in some tile
+        for (x0, y0, x1, y1), (a0, b0, _a1, _b1) in zip(tiles, tiles[1:]):
+            if b0 == y0:
+                assert a0 <= x1 - reach
+
+
 def test_overlapping_crops_are_joined_only_when_that_is_cheaper():
     near = [((0, 0, 160, 160), 1.0), ((40, 40, 200, 200), 1.0)]
     assert joined(near) == [((0, 0, 200, 200), 1.0)]
@@ -49,18 +75,27 @@ def test_overlapping_crops_are_joined_only_when_that_is_cheaper():
     assert joined(apart) == apart
 
 
-def test_first_frame_searches_every_tile_then_one_tile_per_frame():
+def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     recorder = ShapeRecorder()
     focus = FocusedDetection(recorder)
     frame = np.full((1080, 1920, 3), 100, np.uint8)
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes == {"whole": 0, "overview": 1, "crop": 0, "tile": 9}
-    assert recorder.shapes[0] == (360, 640)  # the overview
+    assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 2, "tile": 0, "crop": 0}
+    assert recorder.shapes == [(360, 640), (1215, 1120), (1215, 1120)]  # the overview, two halves at 1.125x
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes["tile"] == 10
-    frame[:] = 200  # a scene cut: every tile again
+    assert focus.passes["tile"] == 1 and focus.passes["change"] == 0  # nothing changed: the patrol only
+    assert focus.passes["overview"] == 2 and recorder.shapes[3] == (360, 640)  # and the overview
+    frame[500:516, 900:916] = 200  # a 16 px "face" appears
+    recorder.shapes.clear()
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes["tile"] == 19
+    assert focus.passes["change"] == 1
+    side = (16 + 2 * 72) * CLOSE_UPSCALE  # at least the change grown by the overview's reach on each side, at 1.125x
+    assert any(side <= h <= 220 and side <= w <= 220 for h, w in recorder.shapes)
+    focus.detect(frame, np.zeros((0, 4)))
+    assert focus.passes["change"] == 1  # searched once: the new picture is the reference now
+    frame[:] = 200  # a scene cut: the whole frame again
+    focus.detect(frame, np.zeros((0, 4)))
+    assert focus.passes["sweep"] == 4
 
 
 def test_small_expected_faces_get_a_crop_and_large_ones_do_not():
@@ -141,23 +176,17 @@ def test_methods_that_align_faces_get_the_full_precision_detector(live, method, 
 
 @pytest.mark.parametrize(
     ("live", "frame_size", "options", "threads"),
-    [(False, (1920, 1080), [], 1), (False, (1920, 1080), ["-D", "threads=2"], 2), (False, (960, 540), [], 2),
-     (True, (1920, 1080), [], 2), (False, (1920, 1080), ["--detection", "whole"], 2)],
+    [(False, (1920, 1080), [], 2), (False, (1920, 1080), ["-D", "threads=1"], 1), (False, (960, 540), [], 2),
+     (True, (1920, 1080), [], 2)],
 )
-def test_focused_detection_in_a_thread_of_its_own_gets_one_onnxruntime_thread(live, frame_size, options, threads, monkeypatch):
+def test_the_detector_gets_two_onnxruntime_threads_unless_told_otherwise(live, frame_size, options, threads, monkeypatch):
+    """Two threads also for focused detection in a thread of its own on 2 cores: it searches every
+    changed area closely and is the slowest stage (docs/benchmark.md)."""
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=live)
     anonymizer = build_anonymizer(config_from_args(parser.parse_args(options)), PluginHost(), 25.0, live=live, frame_size=frame_size)
     assert anonymizer.detector.threads == threads
-
-
-def test_on_many_cores_the_detector_thread_keeps_its_default_threads(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
-    parser = argparse.ArgumentParser()
-    add_pipeline_arguments(parser, live=False)
-    anonymizer = build_anonymizer(config_from_args(parser.parse_args([])), PluginHost(), 25.0, live=False, frame_size=(1920, 1080))
-    assert anonymizer.detector.threads == 2
 
 
 @pytest.mark.parametrize(("method", "embeds"), [("blur", False), ("synthetic", True)])

@@ -319,14 +319,20 @@ def script(monkeypatch: pytest.MonkeyPatch):
     sys.modules.pop("anonfilter_obs", None)
 
 
-def test_script_output_shows_only_fresh_engine_frames(script, tmp_path: Path) -> None:
-    """The script's worker pushes black while the engine starts, is late, is dead or panic is on."""
-    module, fake = script
+def idle_session(module: types.ModuleType, tmp_path: Path, max_delay_ms: int, delay_s: float) -> object:
+    """The script's session with an engine that never starts (the test publishes its frames)."""
     idle_engine = tmp_path / "engine"
     idle_engine.write_text("#!/bin/sh\nexec sleep 60\n")
     idle_engine.chmod(0o755)
-    config = {"mode": "camera", "camera": "0", "method": "blur", "keep": "", "command": str(idle_engine), "extra": "", "max_delay_ms": 1000, "delay_s": 0.0}
-    session = module.Session(config, "output", None, False)
+    config = {"mode": "camera", "camera": "0", "method": "blur", "keep": "", "command": str(idle_engine), "extra": "",
+              "max_delay_ms": max_delay_ms, "delay_s": delay_s}
+    return module.Session(config, "output", None, False)
+
+
+def test_script_output_shows_only_fresh_engine_frames(script, tmp_path: Path) -> None:
+    """The script's worker pushes black while the engine starts, is late, is dead or panic is on."""
+    module, fake = script
+    session = idle_session(module, tmp_path, max_delay_ms=1000, delay_s=0.0)
     black = black_frame(WIDTH, HEIGHT)
     engine_side = Bridge.open(session.bridge.path)
 
@@ -439,3 +445,23 @@ def test_protection_says_what_is_protected() -> None:
     sharper = Config(detection=DetectionConfig(options=("resolution=1280",)))
     assert protection(sharper, 1920, 1080) == "no delay: faces from 18 px"
     assert protection(Config(delay=1.5), 1920, 1080) == "delay 1.5 s: faces covered from their first frame"
+
+
+def test_script_with_a_delay_obscures_frames_late_after_the_delayed_deadline(script, tmp_path: Path) -> None:
+    """With a 1 s delay, a frame captured 1.2 s ago is shown (500 ms bound after the delay) and one
+    captured 1.6 s ago is obscured: lateness counts from capture time plus the delay."""
+    module, fake = script
+    session = idle_session(module, tmp_path, max_delay_ms=500, delay_s=1.0)
+    black = black_frame(WIDTH, HEIGHT)
+    engine_side = Bridge.open(session.bridge.path)
+    try:
+        engine_side.set("engine_state", RUNNING)
+        pixels = bytes([100]) * engine_side.frame_bytes
+        engine_side.publish(OUT, 1, time.monotonic_ns() - 1_200_000_000, fill_with(engine_side, OUT, pixels))
+        time.sleep(0.1)
+        assert fake.pushed[-1] == pixels and session.status()["protection"] == "delay 1 s: faces covered from their first frame"
+        time.sleep(0.4)
+        assert fake.pushed[-1] == black, "later than delay + bound: obscured"
+    finally:
+        engine_side.close()
+        session.stop()

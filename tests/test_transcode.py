@@ -110,14 +110,18 @@ def test_report_has_settings_versions_and_seconds_per_stage(hamilton_run):
     assert report.with_suffix(".html").exists()
 
 
-def test_report_of_a_large_frame_counts_the_focused_detector_runs(tmp_path):
+def test_report_of_a_large_frame_counts_the_focused_detector_runs_and_says_what_the_search_guaranteed(tmp_path):
     clip, output, report = tmp_path / "hd.mp4", tmp_path / "out.mp4", tmp_path / "run.json"
     write_clip(clip, list(range(0, 360, 40)), size=(1280, 720))  # 9 frames, no faces
     assert main(["-i", str(clip), "-o", str(output), "-q", "--report", str(report)]) == 0
     run = json.loads(report.read_text())["run"]
     assert run["settings"]["detection"]["every"] == 4
-    # Frames 0, 4 and 8: three overviews; every tile on the first run, one tile on each later one.
-    assert run["detector_runs"]["overview"] == 3 and run["detector_runs"]["tile"] == 4 + 2
+    # Frames 0, 4 and 8: the whole frame at full resolution on the first run, an overview on each run that is no sweep.
+    runs = run["detector_runs"]
+    assert runs["sweep"] >= 1 and runs["overview"] + runs["sweep"] == 3
+    search = run["search"]
+    assert search["smallest_face"] <= 16 and search["unseen_frames"] == 3 and search["holds"]
+    assert search["backfill_frames"] >= 3 and search["unseen_seconds"] == 0.12
 
 
 # Bad input: one line on stderr, exit 2, nothing left behind.

@@ -9,6 +9,7 @@ examples:
   anonfilter check in.mp4 out.mp4 --json -        the same as JSON on stdout
   anonfilter check in.mp4 out.mp4 --json leaks.json   the summary, and every leak in leaks.json
   anonfilter check in.mp4 out.mp4 -D tiles=2 --embedding   small faces too; dlib distance of each leak
+  anonfilter check in.mp4 out.mp4 --report run.json        also what the run's detection schedule guaranteed
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 from tqdm import tqdm
 
 from anonfilter.audit import REFERENCE_DETECTOR, REFERENCE_THRESHOLD, SSIM_THRESHOLD, AuditResult, AuditSettings, find_leaks
+from anonfilter.detection.guarantee import SearchGuarantee
+from anonfilter.errors import AnonfilterError
 
 SHOWN_LEAKS = 50
 """Leaks listed in the text output (``--json PATH`` lists all)."""
@@ -42,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--every", type=int, default=1, help="check every N-th frame only (default: every frame)")
     parser.add_argument("--embedding", action="store_true", help="add a dlib face-recognition distance to each leak (below 0.6: same person)")
+    parser.add_argument(
+        "--report", type=Path, metavar="RUN.json",
+        help="the --report of the run that wrote OUT: also say what its detection schedule guaranteed "
+        "(smallest face searched for, longest a new face went unsearched)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH ('-': stdout, instead of the summary)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.epilog = __doc__.split("\n\n", 2)[2]
@@ -63,19 +72,31 @@ def summary(result: AuditResult) -> str:
     return "\n".join(lines)
 
 
+def run_guarantee(report: Path) -> Optional[SearchGuarantee]:
+    """What the run that wrote ``report`` guaranteed (None for a report of a version that did not record it)."""
+    try:
+        search = json.loads(report.read_text())["run"].get("search")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AnonfilterError(f"cannot read the run report {report}: {error}") from None
+    return None if search is None else SearchGuarantee.from_dict(search)
+
+
 def run(args: argparse.Namespace) -> int:
     """Audit OUT against IN; exit 0 when nothing leaks, 1 when something does."""
+    guarantee = run_guarantee(args.report) if args.report is not None else None
     settings = AuditSettings(
         ssim_threshold=args.ssim, every=max(1, args.every), embedding=args.embedding, detector_options=tuple(args.detector_option),
     )
     bar = tqdm(unit="frame", desc="checking", disable=args.quiet or not sys.stderr.isatty(), leave=False)
     with bar:
         result = find_leaks(args.input, args.output, settings, progress=bar.update)
-    document = json.dumps(result.to_dict(), indent=2)
+    document = json.dumps({**result.to_dict(), **({"search": guarantee.to_dict()} if guarantee else {})}, indent=2)
     if args.json == "-":
         print(document)
     else:
         print(summary(result))
+        if args.report is not None:
+            print(f"the run: {guarantee.describe()}" if guarantee else "the run: its report does not say what its search guaranteed")
         if args.json:
             Path(args.json).write_text(document + "\n")
     return 1 if result.leaked else 0

@@ -1,34 +1,41 @@
 """Focused detection: the detector runs at the resolution each part of the frame needs.
 
 A whole 1080p frame at full resolution costs CenterFace about 0.6 CPU seconds, but only small
-faces need full resolution, and they rarely appear out of nowhere. So each detector run searches:
+faces need full resolution, and a new face cannot appear without changing the picture. So each
+detector run searches:
 
 * **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side. It
-  finds faces from about 40 px (at 1080p) and costs about a ninth of the full pass;
-* **one patrol tile**: the frame at full resolution is cut into overlapping tiles of about
-  :data:`PATROL_TILE` pixels (3 x 3 for 1080p), and one tile in turn is searched each time, so a
-  small face that appears where no track is is found within one round (9 detector runs). Every
-  tile is searched on the first frame and after a scene cut;
+  finds faces from about :attr:`SearchGeometry.reach` pixels (72 at 1080p, 144 at 4K);
+* **the changed areas** at :data:`CLOSE_UPSCALE` times the frame's own resolution (up to
+  :data:`SMALL_FACE_RESOLUTION`): every area that differs from how it looked when it was last
+  searched closely (:mod:`anonfilter.detection.changes`), with a margin of one overview reach, so
+  every face up to that size that appeared or moved since is whole in a searched crop. When the
+  changes cover much of the frame (a cut, a pan, the first frame) the whole frame is swept at that
+  scale instead;
+* **one patrol tile** at that scale: the frame is cut into overlapping tiles of about
+  :data:`PATROL_TILE` pixels, and one tile in turn is searched each time, so a face the detector
+  missed where nothing changes is looked at again within one round;
 * **the tracked small faces**: for each face the tracker expects (its active tracks) that is too
-  small for the overview and that neither the overview nor the tile found, a crop around it,
-  scaled so the face is about :data:`CROP_FACE` pixels as the network sees it (never scaled
-  up); crops that overlap are searched as one. A few milliseconds per face.
+  small for the overview and that no other pass found, a crop around it, scaled so the face is
+  about :data:`CROP_FACE` pixels as the network sees it (never scaled up); crops that overlap
+  are searched as one. A few milliseconds per face.
 
-The results are merged with non-maximum suppression. A frame no larger than
-:data:`FOCUS_FROM` times the overview is simply searched whole. On the 1080p facenet clip the
-detector costs about 4.7 CPU seconds this way against about 16 at full resolution
-(docs/benchmark.md).
+The results are merged with non-maximum suppression. A frame no larger than :data:`FOCUS_FROM`
+times the overview is simply searched whole. What this guarantees (every area a face can appear
+in is searched at a scale that finds 16 px faces within one detector interval) is computed in
+:mod:`anonfilter.detection.guarantee` and stated in docs/tracking.md.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.regions import Rect, detect_in_region, merge, resize, scaled
 from anonfilter.hookspecs import Detector
-from anonfilter.scenes import SceneCuts
 from anonfilter.tracking.assignment import iou_matrix
 from anonfilter.types import Detections, Frame
 
@@ -36,9 +43,20 @@ OVERVIEW = 640
 """Longer side, in pixels, of the whole-frame overview pass."""
 PATROL_TILE = 640
 """Longer side, in full-resolution pixels, of a patrol tile before the overlap is added (a 1080p
-frame is cut into 3 x 3 tiles)."""
-FULL_RESOLUTION = 1920
-"""Longer side of "full resolution" for the patrol tiles: the frame's own size up to 1080p (4K is halved)."""
+frame is cut into 3 x 3 tiles, 4K into 6 x 6)."""
+SMALL_FACE_RESOLUTION = 3840
+"""The close search works at the frame's own resolution up to this longer side (4K), so a 16 px
+face is at least 16 px as the network sees it; larger frames are scaled down to it."""
+CLOSE_UPSCALE = 1.125
+"""... and a little larger: changed areas, sweeps and patrol tiles are scaled by this factor
+over that resolution, since CenterFace finds faces of 16-19 px much more often at 18-21 px, for
+about 1.3x the close search's pixels (docs/benchmark.md)."""
+SWEEP = 0.5
+"""When the crops around the changed areas would cover more than this fraction of the frame,
+the whole frame is swept at the close scale instead (fewer, larger network runs)."""
+SWEEP_TILE = 1920
+"""Longest side of a sweep tile, overlap included: CenterFace's own resolution, so it never scales
+one down (a 1080p frame is one tile, 4K six)."""
 FOCUS_FROM = 1.5
 """Frames whose longer side is at most this many times :data:`OVERVIEW` are searched whole instead."""
 OVERVIEW_MIN_FACE = 24.0
@@ -53,12 +71,6 @@ on the whole frame (every 7th frame): crops of 6 face sizes, at least 128 px, fa
 4 sizes 80. Scaling small faces up found fewer, not more."""
 MIN_CROP = 128
 """Smallest crop side in frame pixels."""
-TILE_OVERLAP = 64
-"""Neighbouring patrol tiles overlap by this many full-resolution pixels, so every face the
-overview may miss (smaller than about 40 px) is whole in some tile."""
-PICTURE_CHANGE = 30.0
-"""Mean absolute grey-level change between two overviews after which every tile is searched
-again: a cut, but also a fast pan that brings much of the frame newly into view."""
 SEEN_IOU = 0.3
 """An expected face that a detection of the overview or the patrol tile overlaps this much gets no crop."""
 
@@ -66,6 +78,45 @@ SEEN_IOU = 0.3
 def searched_whole(width: int, height: int, overview: int = OVERVIEW) -> bool:
     """True when focused detection searches a frame of this size whole (it is small enough)."""
     return max(width, height) <= FOCUS_FROM * overview
+
+
+@dataclass(frozen=True)
+class SearchGeometry:
+    """The scales of focused detection's passes on frames of one size."""
+
+    overview_scale: float
+    """The overview is the frame scaled by this."""
+    native_scale: float
+    """The frame's own resolution, up to :data:`SMALL_FACE_RESOLUTION` (1 up to 4K): tracked
+    small faces' crops are searched at most at this scale, and patrol tiles are sized in it."""
+    close_scale: float
+    """Changed areas, sweeps and patrol tiles are searched at this scale (:data:`CLOSE_UPSCALE` times the native one)."""
+    reach: float
+    """The smallest face (frame pixels) the overview is trusted to find; faces up to this size are
+    the close search's, so crops grow by it and tiles overlap by it."""
+
+    @classmethod
+    def of(cls, width: int, height: int, overview: int = OVERVIEW, small_face_resolution: int = SMALL_FACE_RESOLUTION) -> "SearchGeometry":
+        """The geometry for ``width`` x ``height`` frames."""
+        longer = max(width, height)
+        overview_scale = overview / longer
+        native_scale = min(1.0, small_face_resolution / longer)
+        return cls(overview_scale, native_scale, native_scale * CLOSE_UPSCALE, OVERVIEW_MIN_FACE / overview_scale)
+
+    def tiles(self, width: int, height: int) -> list[Rect]:
+        """The patrol tiles: :data:`PATROL_TILE` px at the native scale, overlapping by :attr:`reach`."""
+        tile_scale = PATROL_TILE / max(width, height) / self.native_scale
+        return tile_grid(width, height, round(width * tile_scale), round(height * tile_scale), math.ceil(self.reach))
+
+    def sweep(self, width: int, height: int) -> list[Rect]:
+        """The fewest tiles of at most :data:`SWEEP_TILE` px at the close scale, overlapping by :attr:`reach`, that cover the frame."""
+        overlap = math.ceil(self.reach)
+        longest = SWEEP_TILE / self.close_scale - overlap
+
+        def size(length: int) -> int:  # tile_grid makes ceil(length / size) tiles of this length
+            return math.ceil(length / max(1, math.ceil((length - overlap) / longest)))
+
+        return tile_grid(width, height, size(width), size(height), overlap)
 
 
 def tile_grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int) -> list[Rect]:
@@ -83,6 +134,16 @@ def tile_grid(width: int, height: int, tile_width: int, tile_height: int, overla
 
 def _area(rect: Rect) -> int:
     return (rect[2] - rect[0]) * (rect[3] - rect[1])
+
+
+def inset(rect: Rect, margin: float, width: int, height: int) -> Rect:
+    """The part of ``rect`` at least ``margin`` pixels from each of its edges that is not the frame's
+    (where a face of up to ``margin`` pixels may have been cut off); empty when nothing is left."""
+    x0 = rect[0] if rect[0] <= 0 else math.ceil(rect[0] + margin)
+    y0 = rect[1] if rect[1] <= 0 else math.ceil(rect[1] + margin)
+    x1 = rect[2] if rect[2] >= width else math.floor(rect[2] - margin)
+    y1 = rect[3] if rect[3] >= height else math.floor(rect[3] - margin)
+    return (x0, y0, max(x0, x1), max(y0, y1))
 
 
 def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
@@ -110,17 +171,16 @@ def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
 
 
 class FocusedDetection:
-    """Runs a detector on the overview, around the expected small faces and on one patrol tile per frame."""
+    """Runs a detector on the overview, the changed areas, one patrol tile and around the expected small faces."""
 
-    def __init__(self, detector: Detector, overview: int = OVERVIEW, full_resolution: int = FULL_RESOLUTION) -> None:
+    def __init__(self, detector: Detector, overview: int = OVERVIEW, small_face_resolution: int = SMALL_FACE_RESOLUTION) -> None:
         self.detector = detector
         self.overview = overview
-        self.full_resolution = full_resolution
+        self.small_face_resolution = small_face_resolution
         self._tiles: list[Rect] = []
         self._next_tile = 0
-        self._cuts = SceneCuts(min_change=PICTURE_CHANGE, max_correlation=2.0)
-        """After a large change of picture (and on the first frame) every patrol tile is searched."""
-        self.passes = {"whole": 0, "overview": 0, "crop": 0, "tile": 0}
+        self._changes = ChangeMap()
+        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
 
     def detect(self, frame: Frame, expected: np.ndarray) -> Detections:
@@ -129,51 +189,54 @@ class FocusedDetection:
         if searched_whole(width, height, self.overview):
             self.passes["whole"] += 1
             return self.detector.detect(frame)
-        overview_scale = self.overview / max(width, height)
-        full_scale = min(1.0, self.full_resolution / max(width, height))
-        small = resize(frame, overview_scale)
-        parts = [scaled(self.detector.detect(small), 1 / overview_scale)]
-        self.passes["overview"] += 1
-        for region in self._patrol(small, width, height, overview_scale, full_scale):
-            parts.append(detect_in_region(self.detector.detect, frame, region, full_scale))
-            self.passes["tile"] += 1
+        geometry = SearchGeometry.of(width, height, self.overview, self.small_face_resolution)
+        regions, searched = self._close_regions(frame, geometry)
+        parts = []
+        if [region for _kind, region, _scale in regions] != [(0, 0, width, height)]:  # one piece cuts no large face
+            small = resize(frame, geometry.overview_scale)
+            parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
+            self.passes["overview"] += 1
+        for kind, region, scale in regions:
+            parts.append(detect_in_region(self.detector.detect, frame, region, scale))
+            self.passes[kind] += 1
+        self._changes.searched(searched)
         found = merge(parts)
-        if len(found) and len(expected):  # a face the overview or a tile found needs no crop
+        if len(found) and len(expected):  # a face another pass found needs no crop
             expected = np.asarray(expected)[iou_matrix(np.asarray(expected, np.float64), found.boxes).max(axis=1) < SEEN_IOU]
         crops = [detect_in_region(self.detector.detect, frame, region, scale) for region, scale in
-                 self._crops(expected, overview_scale, full_scale, width, height)]
+                 self._crops(expected, geometry, width, height)]
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
 
-    def _crops(
-        self, expected: np.ndarray, overview_scale: float, full_scale: float, width: int, height: int
-    ) -> list[tuple[Rect, float]]:
+    def _close_regions(self, frame: Frame, geometry: SearchGeometry) -> tuple[list[tuple[str, Rect, float]], list[Rect]]:
+        """What to search closely, ``(kind, region, scale)``: the changed areas and the next patrol
+        tile, or the whole frame; and the areas whose every face up to the reach that search finds."""
+        height, width = frame.shape[:2]
+        if not self._tiles:
+            self._tiles = geometry.tiles(width, height)
+        # Every face up to the reach that touches a change is whole in these crops (docs/benchmark.md
+        # says why one scale, not a fine and a coarse crop per change).
+        crops = [region for region, _scale in joined([(rect, 1.0) for rect in self._changes.changed(frame, geometry.reach)])]
+        if sum(_area(region) for region in crops) > SWEEP * width * height:
+            return [("sweep", tile, geometry.close_scale) for tile in geometry.sweep(width, height)], [(0, 0, width, height)]
+        tile = self._tiles[self._next_tile]
+        self._next_tile = (self._next_tile + 1) % len(self._tiles)
+        close = [("change", region, geometry.close_scale) for region in crops] + [("tile", tile, geometry.close_scale)]
+        return close, [inset(region, geometry.reach, width, height) for _kind, region, _scale in close]
+
+    def _crops(self, expected: np.ndarray, geometry: SearchGeometry, width: int, height: int) -> list[tuple[Rect, float]]:
         """Crops and their scales around the expected faces too small for the overview (overlapping ones joined)."""
         crops: list[tuple[Rect, float]] = []
         for x0, y0, x1, y1 in np.asarray(expected, np.float64).reshape(-1, 4):
             size = max(x1 - x0, y1 - y0, 1.0)
-            if size * overview_scale >= OVERVIEW_MIN_FACE:
+            if size * geometry.overview_scale >= OVERVIEW_MIN_FACE:
                 continue
-            side = max(CROP_CONTEXT * size, MIN_CROP / full_scale)
+            side = max(CROP_CONTEXT * size, MIN_CROP / geometry.native_scale)
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             region = (
                 max(0, int(cx - side / 2)), max(0, int(cy - side / 2)),
                 min(width, int(math.ceil(cx + side / 2))), min(height, int(math.ceil(cy + side / 2))),
             )
             if region[2] - region[0] >= 8 and region[3] - region[1] >= 8:
-                crops.append((region, min(full_scale, CROP_FACE / size)))
+                crops.append((region, min(geometry.native_scale, CROP_FACE / size)))
         return joined(crops)
-
-    def _patrol(self, small: Frame, width: int, height: int, overview_scale: float, full_scale: float) -> list[Rect]:
-        """The tiles to search at full resolution this time: all of them at the start and after a cut, else the next one."""
-        cut = self._cuts.is_cut(small)
-        if not self._tiles:  # tiles of PATROL_TILE px (longer side) at full resolution
-            tile_scale = PATROL_TILE / max(width, height) / full_scale
-            tile_width, tile_height = round(width * tile_scale), round(height * tile_scale)
-            self._tiles = tile_grid(width, height, tile_width, tile_height, round(TILE_OVERLAP / full_scale))
-        if cut:
-            self._next_tile = 0
-            return list(self._tiles)
-        tile = self._tiles[self._next_tile]
-        self._next_tile = (self._next_tile + 1) % len(self._tiles)
-        return [tile]

@@ -3,8 +3,9 @@
 Every frame the engine writes into the bridge's output slot is also encoded here, in the same
 order, timed by its source frame number (camera frames the engine skipped show as longer
 frames, and a recording of a video file played as a camera lines up with the file frame by
-frame). A live output can then be audited like a file (``anonfilter check``, the live
-benchmark). The
+frame; the container's ``source_first_frame`` metadata gives the source frame number of the
+first recorded frame). A live output can then be audited like a file (``anonfilter check``,
+the live benchmark). The
 file is written beside ``OUT`` under a temporary name and renamed when the engine stops; every
 frame in it had been anonymized, so a recording cut short by an error is still kept.
 """
@@ -64,6 +65,7 @@ class LiveRecorder:
         """Encode one published RGB frame, the source's frame number ``source_index``."""
         if self._first_index is None:
             self._first_index = source_index
+            self._output.metadata["source_first_frame"] = str(source_index)
         pts = max(self._last_pts + 1, round((source_index - self._first_index) * 1000 / self.fps))
         self._last_pts = pts
         video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")

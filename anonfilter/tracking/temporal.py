@@ -61,6 +61,8 @@ class TemporalTracker:
         self._before = s.frames(s.extend_before)
         self._after = s.frames(s.extend_after)
         self._tentative = max(s.frames(s.extend_tentative), s.detect_every)
+        self.backfill_frames = 0 if live else min(self._before, self._tentative)
+        """Offline: every new face is anonymized at least this many frames before its first detection."""
         self._max_gap = s.frames(s.coast if live else s.max_gap)
         self._keep_hold = 2 * max(1, s.frames(s.keep_every))
         self._cuts = SceneCuts() if s.scene_cuts and not live else None
