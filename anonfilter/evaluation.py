@@ -36,6 +36,7 @@ import numpy as np
 
 from anonfilter.audit import REFERENCE_DETECTOR
 from anonfilter.errors import AnonfilterError
+from anonfilter.geometry import iou
 from anonfilter.identity.embedder import SAME_PERSON_DISTANCE, FaceEmbedder, distance
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.pipeline import Anonymizer
@@ -163,20 +164,6 @@ def score_samples(name: str, samples: Sequence[FaceSample]) -> Evaluation:
     apart = [float(distance(a, b)[0, 0]) >= SAME_PERSON_DISTANCE for a, b in combinations(means, 2)]
     result.diversity = Score(sum(apart), len(apart))
     return result
-
-
-def iou(box: Sequence[float], boxes: np.ndarray) -> np.ndarray:
-    """Intersection over union of one ``x0, y0, x1, y1`` box with each of ``boxes`` (N, 4)."""
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / (area + areas - inter + 1e-9)
 
 
 class Evaluator:

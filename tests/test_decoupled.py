@@ -9,7 +9,7 @@ import pytest
 
 from anonfilter.cli import main
 from anonfilter.detection.centerface import CenterFace
-from anonfilter.evaluation import iou
+from anonfilter.geometry import iou
 from anonfilter.identity.embedder import SAME_PERSON_DISTANCE, FaceEmbedder, distance
 from anonfilter.plugins import PluginHost
 from anonfilter.testing import CONFORMANCE_CHECKS, make_face

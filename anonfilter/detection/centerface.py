@@ -28,8 +28,9 @@ import numpy as np
 import onnxruntime
 
 import anonfilter
-from anonfilter.detection.regions import NMS_IOU, merge, nms, shifted, without_cut_faces
+from anonfilter.detection.regions import NMS_IOU, merge, shifted, without_cut_faces
 from anonfilter.errors import AnonfilterError
+from anonfilter.geometry import nms
 from anonfilter.types import Detections, Frame
 
 if TYPE_CHECKING:

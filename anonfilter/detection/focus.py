@@ -35,8 +35,8 @@ import numpy as np
 
 from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.regions import Rect, detect_in_region, merge, resize, scaled
+from anonfilter.geometry import iou_matrix
 from anonfilter.hookspecs import Detector
-from anonfilter.tracking.assignment import iou_matrix
 from anonfilter.types import Detections, Frame
 
 OVERVIEW = 640

@@ -13,6 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from anonfilter.geometry import nms
 from anonfilter.types import Detections, Frame
 
 NMS_IOU = 0.3
@@ -22,24 +23,6 @@ CUT_MARGIN = 2.0
 
 Rect = tuple[int, int, int, int]
 """An integer rectangle ``x0, y0, x1, y1`` (end exclusive) in frame pixels."""
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_IOU) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
-    order = np.argsort(-scores)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        x0 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        y0 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        x1 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        y1 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        iou = inter / (areas[best] + areas[rest] - inter + 1e-9)
-        order = rest[iou < iou_threshold]
-    return np.array(keep, dtype=np.int64)
 
 
 def merge(parts: list[Detections], iou_threshold: float = NMS_IOU) -> Detections:

@@ -25,10 +25,11 @@ from typing import Optional
 
 import numpy as np
 
+from anonfilter.geometry import iou_matrix
 from anonfilter.identity.registry import FaceSample, Identities
 from anonfilter.identity.worker import EmbeddingWorker
 from anonfilter.scenes import SceneCuts
-from anonfilter.tracking.assignment import assign, iou_matrix, match_cost
+from anonfilter.tracking.assignment import assign, match_cost
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
 from anonfilter.tracking.settings import TrackerSettings

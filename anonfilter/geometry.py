@@ -1,0 +1,40 @@
+"""Box geometry shared by detection, tracking and evaluation: overlap (IoU) and non-maximum suppression.
+
+Boxes are ``x0, y0, x1, y1`` in frame pixels, one per row of an ``(N, 4)`` array.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` ``(N, 4)`` with every box in ``b`` ``(M, 4)``."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def iou(box: Sequence[float], boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one box with each of ``boxes`` ``(N, 4)``."""
+    return iou_matrix(np.asarray(box, dtype=np.float64)[None], np.asarray(boxes).reshape(-1, 4))[0]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores)
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        order = rest[iou_matrix(boxes[best][None], boxes[rest])[0] < iou_threshold]
+    return np.array(keep, dtype=np.int64)
