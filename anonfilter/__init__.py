@@ -17,7 +17,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from anonfilter.hookspecs import CONTRACT_VERSION, DetectorSpec, MethodSpec, Option, hookimpl
 from anonfilter.methods import PerFaceMethod
-from anonfilter.types import AnonymizedFrame, Detections, Face, Frame, FrameInfo, Region
+from anonfilter.types import AnonymizedFrame, Detections, Face, FaceStatus, Frame, FrameInfo, Region
 
 __version__ = "0.1.0"
 
@@ -58,6 +58,7 @@ __all__ = [
     "DetectorSpec",
     "EncoderSettings",
     "Face",
+    "FaceStatus",
     "Frame",
     "FrameInfo",
     "IdentityConfig",

@@ -42,7 +42,7 @@ from anonfilter.identity.keys import IdentityKeys
 from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.tracking.base import TrackedFace
-from anonfilter.types import AnonymizedFrame, Detections, Frame, FrameInfo
+from anonfilter.types import AnonymizedFrame, Detections, FaceStatus, Frame, FrameInfo
 from ffmpeg_bridge.reading import probe
 from ffmpeg_bridge.source import open_input
 
@@ -234,7 +234,7 @@ class Evaluator:
 
     def _large(self, face: TrackedFace) -> bool:
         x0, y0, x1, y1 = face.box
-        return face.status == "detected" and not face.keep and max(x1 - x0, y1 - y0) >= self.min_size
+        return face.status == FaceStatus.DETECTED and not face.keep and max(x1 - x0, y1 - y0) >= self.min_size
 
     def evaluate_clip(self, path: Path) -> Evaluation:
         """Run the pipeline over the clip and sample the detected faces of every ``every``-th frame."""
@@ -348,7 +348,7 @@ def _tracked(detections: Detections, index: int, key: int) -> TrackedFace:
     """Detection ``index`` as a face of its own track with identity ``key``."""
     landmarks = None if detections.landmarks is None else detections.landmarks[index]
     box = tuple(float(v) for v in detections.boxes[index])
-    return TrackedFace(index, key, box, float(detections.scores[index]), "detected", landmarks)
+    return TrackedFace(index, key, box, float(detections.scores[index]), FaceStatus.DETECTED, landmarks)
 
 
 def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path) -> Iterator[Frame]:

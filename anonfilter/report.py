@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from anonfilter.tracking.base import TrackedFace
-from anonfilter.types import FrameInfo
+from anonfilter.types import FaceStatus, FrameInfo
 
-STATUS_COLOURS = {"detected": "#3465a4", "filled": "#f57900", "coasting": "#edd400"}
+STATUS_COLOURS = {FaceStatus.DETECTED: "#3465a4", FaceStatus.FILLED: "#f57900", FaceStatus.COASTING: "#edd400"}
 KEPT_COLOUR = "#4e9a06"
 
 
@@ -39,7 +39,7 @@ class TrackSummary:
         self.last_frame, self.last_time = info.index, info.time
         self.kept = self.kept or face.keep
         self.frames[face.status] = self.frames.get(face.status, 0) + 1
-        if face.status == "detected":
+        if face.status == FaceStatus.DETECTED:
             self.min_score = min(self.min_score, face.score)
         last = self.segments[-1] if self.segments else None
         if last is not None and last[2] == face.status and last[1] == info.index - 1:
@@ -70,7 +70,7 @@ class RunReport:
                 summary = TrackSummary(face.track_id, info.index, info.index, info.time, info.time, 1.0, face.keep)
                 self.tracks[face.track_id] = summary
             summary.add(info, face)
-            if face.status == "detected" and face.score < self.low_confidence:
+            if face.status == FaceStatus.DETECTED and face.score < self.low_confidence:
                 self.low_confidence_frames.append(
                     {"frame": info.index, "time": round(info.time, 3), "track_id": face.track_id, "score": round(face.score, 3)}
                 )
@@ -85,7 +85,7 @@ class RunReport:
                 "frames_with_faces": self.frames_with_faces,
                 "tracks": len(tracks),
                 "kept_tracks": sum(track["kept"] for track in tracks),
-                "filled_face_frames": sum(track["frames"].get("filled", 0) for track in tracks),
+                "filled_face_frames": sum(track["frames"].get(FaceStatus.FILLED, 0) for track in tracks),
                 "low_confidence_detections": len(self.low_confidence_frames),
                 **{key: value for key, value in self.outcome.items() if key != "failures"},
             },

@@ -30,7 +30,7 @@ import numpy as np
 
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
-from anonfilter.types import Detections, Face, Frame, FrameInfo
+from anonfilter.types import Detections, Face, FaceStatus, Frame, FrameInfo
 from anonfilter.verify import snapshot, verify
 
 MethodFactory = Callable[[], Method]
@@ -63,7 +63,7 @@ def make_face(
         relative = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.78], [0.65, 0.78]], np.float32)
         landmarks = np.array([x0, y0], np.float32) + relative * np.array([x1 - x0, y1 - y0], np.float32)
     region, alpha = face_mask(box, frame_shape[1], frame_shape[0], style)
-    return Face(track_id, identity_key, box, 0.9, "detected", region, alpha, landmarks)
+    return Face(track_id, identity_key, box, 0.9, FaceStatus.DETECTED, region, alpha, landmarks)
 
 
 def make_info(frame: Frame, index: int = 0, live: bool = False) -> FrameInfo:

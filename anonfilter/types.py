@@ -10,6 +10,7 @@ order, C-contiguous.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -76,6 +77,26 @@ class Region:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
 
+class FaceStatus(str, Enum):
+    """How the tracker knows where a face is in a frame. A string too (``FaceStatus.DETECTED ==
+    "detected"``), so plugins that compare with the strings keep working."""
+
+    DETECTED = "detected"
+    """The detector saw the face in this frame."""
+    FILLED = "filled"
+    """The tracker filled a gap between detections or extended a track before or after them."""
+    COASTING = "coasting"
+    """Live: a lost track predicted forward."""
+
+    def __str__(self) -> str:
+        """``"detected"``, not ``"FaceStatus.DETECTED"``, in messages and reports."""
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        """As :meth:`__str__`, in f-strings."""
+        return format(str(self.value), spec)
+
+
 @dataclass(frozen=True)
 class Face:
     """One face to anonymize in one frame, as a method plugin receives it.
@@ -86,15 +107,14 @@ class Face:
     chin), falling to 0 at a feathered edge. ``identity_key`` is stable for one person across the
     whole run (through missed detections, occlusion and re-entry) and unrelated to what the face
     looks like: use it to seed anything random so a person keeps one replacement face.
-    ``status`` is ``"detected"`` when the detector saw the face in this frame, ``"filled"`` when the
-    tracker filled a gap or extended a track, ``"coasting"`` when a live track is predicted forward.
+    ``status`` is a :class:`FaceStatus` (a string: ``"detected"``, ``"filled"`` or ``"coasting"``).
     """
 
     track_id: int
     identity_key: int
     box: tuple[float, float, float, float]
     score: float
-    status: str
+    status: FaceStatus | str
     region: Region
     alpha: np.ndarray = field(repr=False)
     landmarks: Optional[np.ndarray] = field(default=None, repr=False)

@@ -43,7 +43,7 @@ from anonfilter.faces.blend import canonical_mask, match_colours, paste_face
 from anonfilter.hookspecs import Option
 from anonfilter.masks import composite
 from anonfilter.methods import face_strength_blur
-from anonfilter.types import Face, Frame, FrameInfo
+from anonfilter.types import Face, FaceStatus, Frame, FrameInfo
 
 DEFAULT_MIN_SIZE = 20.0
 DEFAULT_FALLBACK_STRENGTH = 0.125
@@ -115,7 +115,7 @@ class LearnedFaceMethod(ABC):
         # Faces the detector saw in this frame go over those the tracker only filled in (whose
         # boxes are guesses), and within each, smallest first: where the detector also found a
         # small "face" inside a larger one (an eye, a mouth), the larger one covers it.
-        learned.sort(key=lambda face: (face.status == "detected", face.size))
+        learned.sort(key=lambda face: (face.status == FaceStatus.DETECTED, face.size))
         scales = [min(1.0, self.work_size / face.size) for face in learned]
         regions = [_scaled(frame[face.region.slices], scale) for face, scale in zip(learned, scales)]
         matrices = [self._region_matrix(face, scale) for face, scale in zip(learned, scales)]

@@ -7,7 +7,7 @@ from typing import Optional, Protocol
 
 import numpy as np
 
-from anonfilter.types import Detections, Frame
+from anonfilter.types import Detections, FaceStatus, Frame
 
 FinishedFrames = list[tuple[int, list["TrackedFace"]]]
 """``(frame_index, faces)`` pairs, in frame order, whose faces will not change any more."""
@@ -17,8 +17,7 @@ FinishedFrames = list[tuple[int, list["TrackedFace"]]]
 class TrackedFace:
     """A face of one track in one frame.
 
-    ``status`` is ``"detected"`` (the detector saw it in this frame), ``"filled"`` (gap filled or
-    track extended by the tracker) or ``"coasting"`` (live mode: predicted forward after a miss).
+    ``status`` says how the tracker knows where it is (:class:`~anonfilter.types.FaceStatus`).
     ``keep`` is True when the face belongs to a person on the keep-list, so it is left visible.
     """
 
@@ -26,7 +25,7 @@ class TrackedFace:
     identity_key: int
     box: tuple[float, float, float, float]
     score: float
-    status: str
+    status: FaceStatus
     landmarks: Optional[np.ndarray] = field(default=None, repr=False)
     keep: bool = False
 

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from anonfilter.tracking.base import FinishedFrames, TrackedFace
-from anonfilter.types import Detections, Frame
+from anonfilter.types import Detections, FaceStatus, Frame
 
 
 class PerFrameTracker:
@@ -31,7 +31,7 @@ class PerFrameTracker:
                 identity_key=0,
                 box=tuple(float(v) for v in detections.boxes[i]),
                 score=float(detections.scores[i]),
-                status="detected",
+                status=FaceStatus.DETECTED,
                 landmarks=None if detections.landmarks is None else detections.landmarks[i],
             )
             for i in range(len(detections))

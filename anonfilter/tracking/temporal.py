@@ -34,7 +34,7 @@ from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
 from anonfilter.tracking.settings import TrackerSettings
 from anonfilter.tracking.track import Track
-from anonfilter.types import Detections, Frame
+from anonfilter.types import Detections, FaceStatus, Frame
 
 NO_DISTANCE_MATCH = -1.0
 """``match_distance`` that leaves only overlap-based matches (second pass)."""
@@ -311,7 +311,7 @@ class TemporalTracker:
     def _live_face(self, track: Track, index: int) -> TrackedFace:
         hit = track.hits.get(index)
         if hit is not None:
-            return self._face(track, index, hit.box, hit.score, "detected", hit.landmarks)
+            return self._face(track, index, hit.box, hit.score, FaceStatus.DETECTED, hit.landmarks)
         last = track.hits[track.last_hit]
         size = (last.box[2:] - last.box[:2])
         predicted = np.asarray(track.kalman.box)
@@ -319,7 +319,7 @@ class TemporalTracker:
         half = np.clip(predicted[2:] - predicted[:2], size, 1.5 * size) / 2
         box = self._grown(np.concatenate([center - half, center + half]), index - track.last_hit)
         landmarks = None if last.landmarks is None else last.landmarks + (center - box_center(last.box))
-        return self._face(track, index, box, last.score, "coasting", landmarks)
+        return self._face(track, index, box, last.score, FaceStatus.COASTING, landmarks)
 
     def _finish(self, index: int) -> tuple[int, list[TrackedFace]]:
         """The final faces of frame ``index`` (offline), then forget what no later frame needs."""
@@ -349,25 +349,25 @@ class TemporalTracker:
             return None
         hit = track.hits.get(index)
         if hit is not None:
-            return self._face(track, index, hit.box, hit.score, "detected", hit.landmarks)
+            return self._face(track, index, hit.box, hit.score, FaceStatus.DETECTED, hit.landmarks)
         previous, following = track.neighbours(index)
         if previous is None:  # before the first detection: moved back along its first steps
             first = track.hits[following]
             shift = track.early_velocity() * (index - following)
             box = self._grown(first.box + np.tile(shift, 2), following - index)
             landmarks = None if first.landmarks is None else first.landmarks + shift
-            return self._face(track, index, box, first.score, "filled", landmarks)
+            return self._face(track, index, box, first.score, FaceStatus.FILLED, landmarks)
         last = track.hits[previous]
         if following is None:  # after the last detection: carried on at its last velocity
             frames = index - previous
             shift = last.velocity * min(frames, self._after)
             box = self._grown(last.box + np.tile(shift, 2), frames)
             landmarks = None if last.landmarks is None else last.landmarks + shift
-            return self._face(track, index, box, last.score, "filled", landmarks)
+            return self._face(track, index, box, last.score, FaceStatus.FILLED, landmarks)
         nxt = track.hits[following]
         t = (index - previous) / (following - previous)
         box = self._grown(interpolate(last.box, nxt.box, t), min(index - previous, following - index))
         landmarks = None
         if last.landmarks is not None and nxt.landmarks is not None:
             landmarks = interpolate(last.landmarks, nxt.landmarks, t)
-        return self._face(track, index, box, min(last.score, nxt.score), "filled", landmarks)
+        return self._face(track, index, box, min(last.score, nxt.score), FaceStatus.FILLED, landmarks)
