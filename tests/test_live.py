@@ -444,10 +444,10 @@ def test_delay_options() -> None:
 def test_protection_says_what_is_protected() -> None:
     """Without a delay the smallest face follows from the detector's resolution; with one, the delay."""
     args = default_live_options()
-    assert protection(args, 1920, 1080) == "no delay: faces from 36 px"
-    assert protection(args, 1280, 720) == "no delay: faces from 24 px"
+    assert protection(args, 1920, 1080) == "no delay: faces from 48 px"
+    assert protection(args, 1280, 720) == "no delay: faces from 32 px"
     args.detector_option = ["resolution=1280"]
-    assert protection(args, 1920, 1080) == "no delay: faces from 18 px"
+    assert protection(args, 1920, 1080) == "no delay: faces from 24 px"
     args.delay = 1.5
     assert protection(args, 1920, 1080) == "delay 1.5 s: faces covered from their first frame"
 

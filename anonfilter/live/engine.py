@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, anonymizer_from_args
+from anonfilter.detection.guarantee import DETECTOR_SMALLEST_FACE
 from anonfilter.errors import AnonfilterError
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import Captured, FrameSource
@@ -33,12 +34,9 @@ from obs_script.bridge import OUT, RUNNING, STOPPED, Bridge
 LIVE_DETECTOR_DEFAULTS = ("resolution=640",)
 """Live without a delay, the detector sees frames scaled to 640 pixels on their longer side unless
 told otherwise (``-D resolution=...``): about 2.5x faster than full 720p. It finds faces from
-about :data:`MIN_NETWORK_FACE` pixels as it sees them, so at 1080p from about 36 px (see
-:func:`protection`). With ``--delay`` the detector runs as it does for files."""
-
-MIN_NETWORK_FACE = 12
-"""The smallest face, in pixels of the detector's input, that the live engine without delay
-protects: the longer side of the frame over the detector's resolution times this."""
+about :data:`~anonfilter.detection.guarantee.DETECTOR_SMALLEST_FACE` pixels as it sees them, so
+at 1080p from about 48 px (:func:`protection`; measured with bench/live_coverage.py, see
+docs/obs.md). With ``--delay`` the detector runs as it does for files."""
 
 ORPHAN_SECONDS = 5.0
 """The engine stops when the OBS script has not shown a sign of life for this long."""
@@ -113,7 +111,7 @@ def protection(args: argparse.Namespace, width: int, height: int) -> str:
             resolution = int(value)
     if args.detector != "centerface" or not resolution:
         return "no delay"
-    smallest = math.ceil(MIN_NETWORK_FACE * max(1.0, max(width, height) / resolution))
+    smallest = math.ceil(DETECTOR_SMALLEST_FACE * max(1.0, max(width, height) / resolution))
     return f"no delay: faces from {smallest} px"
 
 
