@@ -31,8 +31,10 @@ full-precision CenterFace, which keeps their de-identification and stability up 
 docs/benchmark.md, "Why the defaults are what they are"). ``-D precision=int8`` overrides it."""
 LIVE_DETECTOR_DEFAULTS = ("resolution=640",)
 """Live without a delay, the detector sees frames scaled to 640 pixels on their longer side unless
-told otherwise (``-D resolution=...``): about 2.5 times faster than full 720p. With a delay the
-detector runs as it does for files."""
+told otherwise (``-D resolution=...``): about 2.5 times faster than full 720p. It finds faces from
+about :data:`~anonfilter.detection.guarantee.DETECTOR_SMALLEST_FACE` pixels as it sees them, so
+at 1080p from about 48 px (:func:`anonfilter.live.engine.protection`; measured with
+bench/live_coverage.py, see docs/obs.md). With a delay the detector runs as it does for files."""
 
 
 def build_anonymizer(

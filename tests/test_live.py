@@ -440,10 +440,10 @@ def test_delay_options() -> None:
 
 def test_protection_says_what_is_protected() -> None:
     """Without a delay the smallest face follows from the detector's resolution; with one, the delay."""
-    assert protection(Config(), 1920, 1080) == "no delay: faces from 36 px"
-    assert protection(Config(), 1280, 720) == "no delay: faces from 24 px"
+    assert protection(Config(), 1920, 1080) == "no delay: faces from 48 px"
+    assert protection(Config(), 1280, 720) == "no delay: faces from 32 px"
     sharper = Config(detection=DetectionConfig(options=("resolution=1280",)))
-    assert protection(sharper, 1920, 1080) == "no delay: faces from 18 px"
+    assert protection(sharper, 1920, 1080) == "no delay: faces from 24 px"
     assert protection(Config(delay=1.5), 1920, 1080) == "delay 1.5 s: faces covered from their first frame"
 
 

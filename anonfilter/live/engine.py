@@ -20,6 +20,7 @@ import numpy as np
 
 from anonfilter.assembly import LIVE_DETECTOR_DEFAULTS, build_anonymizer
 from anonfilter.config import Config
+from anonfilter.detection.guarantee import DETECTOR_SMALLEST_FACE
 from anonfilter.errors import AnonfilterError
 from anonfilter.live.recorder import LiveRecorder
 from anonfilter.live.sources import Captured, FrameSource
@@ -27,12 +28,6 @@ from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.types import FrameInfo
 from obs_script.bridge import OUT, RUNNING, STOPPED, Bridge
-
-MIN_NETWORK_FACE = 12
-"""The smallest face, in pixels of the detector's input, that the live engine without delay
-protects: the longer side of the frame over the detector's resolution times this. With the
-default resolution (:data:`~anonfilter.assembly.LIVE_DETECTOR_DEFAULTS`) that is from about 36 px
-at 1080p (see :func:`protection`)."""
 
 ORPHAN_SECONDS = 5.0
 """The engine stops when the OBS script has not shown a sign of life for this long."""
@@ -59,7 +54,7 @@ def protection(config: Config, width: int, height: int) -> str:
             resolution = int(value)
     if config.detection.detector != "centerface" or not resolution:
         return "no delay"
-    smallest = math.ceil(MIN_NETWORK_FACE * max(1.0, max(width, height) / resolution))
+    smallest = math.ceil(DETECTOR_SMALLEST_FACE * max(1.0, max(width, height) / resolution))
     return f"no delay: faces from {smallest} px"
 
 
