@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from itertools import zip_longest
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import av
 import cv2
@@ -31,7 +31,7 @@ from anonfilter.errors import AnonfilterError
 from anonfilter.hookspecs import Detector
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections, Frame
-from ffmpeg_bridge.source import ffmpeg_location
+from ffmpeg_bridge.source import ffmpeg_location, upright_frames
 
 SSIM_THRESHOLD = 0.85
 """A face whose :func:`face_similarity` is at least this is still structurally the same."""
@@ -180,15 +180,6 @@ def _open(path: "str | Path", role: str) -> av.container.InputContainer:
     return container
 
 
-def _frames(container: av.container.InputContainer, path: "str | Path") -> Iterator[tuple[Frame, float]]:
-    """The first video stream's frames as RGB arrays, with their time in seconds."""
-    try:
-        for frame in container.decode(container.streams.video[0]):
-            yield frame.to_ndarray(format="rgb24"), float(frame.time or 0.0)
-    except av.FFmpegError as error:
-        raise AnonfilterError(f"cannot decode {path}: {error}") from None
-
-
 def reference_detector(settings: AuditSettings) -> Detector:
     """The detector an audit trusts, from the plugin host: full-precision CenterFace on the full-size frame at a low threshold."""
     options = [f"threshold={settings.detector_threshold!r}", f"tiles={settings.tiles}", "resolution=0", "threads=0", "precision=fp32"]
@@ -206,7 +197,7 @@ def reference_faces(
     detector = reference_detector(settings)
     faces = {}
     with _open(input, "input") as container:
-        for index, (frame, _time) in enumerate(_frames(container, input)):
+        for index, (frame, _time) in enumerate(upright_frames(container, container.streams.video[0], str(input))):
             if index % settings.every == 0:
                 faces[index] = detector.detect(frame)
             if progress is not None:
@@ -258,7 +249,7 @@ def find_leaks(
     frames = frames_checked = checked = featureless = 0
     leaks: list[Leak] = []
     with _open(input, "input") as source, _open(output, "output") as result:
-        inputs, outputs = _frames(source, input), _frames(result, output)
+        inputs, outputs = upright_frames(source, source.streams.video[0], str(input)), upright_frames(result, result.streams.video[0], str(output))
         for index, pair in enumerate(zip_longest(inputs, outputs)):
             if pair[0] is None or pair[1] is None:
                 input_count = index + (pair[0] is not None) + sum(1 for _ in inputs)
@@ -295,7 +286,7 @@ def _with_distances(input: "str | Path", output: "str | Path", leaks: Sequence[L
         by_frame.setdefault(leak.frame, []).append(leak)
     result = []
     with _open(input, "input") as source, _open(output, "output") as target:
-        for index, ((before, _), (after, _)) in enumerate(zip(_frames(source, input), _frames(target, output))):
+        for index, ((before, _), (after, _)) in enumerate(zip(upright_frames(source, source.streams.video[0], str(input)), upright_frames(target, target.streams.video[0], str(output)))):
             for leak in by_frame.get(index, []):
                 box = tuple(float(v) for v in leak.box)
                 a, b = embedder.embed(before, box), embedder.embed(after, box)

@@ -28,9 +28,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-import av
 import cv2
 import numpy as np
 
@@ -44,7 +43,7 @@ from anonfilter.plugins import PluginHost
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import AnonymizedFrame, Detections, FaceStatus, Frame, FrameInfo
 from ffmpeg_bridge.reading import probe
-from ffmpeg_bridge.source import open_input
+from ffmpeg_bridge.source import open_input, upright_frames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FACENESS_IOU = 0.3
@@ -258,7 +257,7 @@ class Evaluator:
                 samples.extend(sample for _, sample in taken)
 
         with container:
-            for frame in _decode(container, stream, path):
+            for frame, _time in upright_frames(container, stream, str(path)):
                 if self.frames and frames >= self.frames:
                     break
                 index = frames
@@ -351,10 +350,3 @@ def _tracked(detections: Detections, index: int, key: int) -> TrackedFace:
     return TrackedFace(index, key, box, float(detections.scores[index]), FaceStatus.DETECTED, landmarks)
 
 
-def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path) -> Iterator[Frame]:
-    """The video stream's frames as RGB arrays."""
-    try:
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
-    except av.FFmpegError as error:
-        raise AnonfilterError(f"cannot decode {path}: {error}") from None

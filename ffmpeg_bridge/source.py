@@ -12,11 +12,12 @@ import re
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Iterator, Optional
 
 import av
 import av.container
 import av.video.stream
+import numpy as np
 
 from anonfilter.errors import AnonfilterError, RunFailure
 
@@ -146,7 +147,7 @@ def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream, 
         color_primaries=int(context.color_primaries),
         color_trc=int(context.color_trc),
         time_base=time_base,
-        rotation=round((first.rotation or 0) / 90) % 4 * 90 if matrix else 0,
+        rotation=frame_rotation(first),
         display_matrix=matrix,
         interlaced=bool(first.interlaced_frame),
         field_order=int(context.field_order),
@@ -160,6 +161,28 @@ def display_matrix(frame: av.VideoFrame) -> Optional[tuple[int, ...]]:
         if data.type.name == "DISPLAYMATRIX":
             return struct.unpack("<9i", bytes(data)[:36])
     return None
+
+
+def frame_rotation(frame: av.VideoFrame) -> int:
+    """The display rotation a decoded frame asks for: 0, 90, 180 or 270 degrees counter-clockwise."""
+    return round((frame.rotation or 0) / 90) % 4 * 90 if display_matrix(frame) else 0
+
+
+def turned(image: np.ndarray, rotation: int) -> np.ndarray:
+    """``image`` turned ``rotation`` degrees counter-clockwise (negative: clockwise), as a contiguous array."""
+    return np.ascontiguousarray(np.rot90(image, rotation // 90)) if rotation % 360 else image
+
+
+def upright_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str
+) -> Iterator[tuple[np.ndarray, float]]:
+    """``stream``'s frames as RGB arrays the way they are shown (display rotation applied), with
+    their time in seconds; a decoding error is one :class:`AnonfilterError` line naming ``name``."""
+    try:
+        for frame in container.decode(stream):
+            yield turned(frame.to_ndarray(format="rgb24"), frame_rotation(frame)), float(frame.time or 0.0)
+    except av.FFmpegError as error:
+        raise AnonfilterError(f"cannot decode {name}: {error}") from None
 
 
 def _is_cover_art(stream: av.stream.Stream) -> bool:

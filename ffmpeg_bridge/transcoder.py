@@ -45,7 +45,7 @@ from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
 from ffmpeg_bridge.outputfile import check_output, output_location
 from ffmpeg_bridge.passthrough import copy_container_properties, copy_streams, warn
 from ffmpeg_bridge.reading import Reader, open_reader
-from ffmpeg_bridge.source import STDIO, VideoInfo, reason
+from ffmpeg_bridge.source import STDIO, VideoInfo, reason, turned
 from ffmpeg_bridge.timestamps import REORDER_WINDOW, Timestamps
 
 QUEUE_FRAMES = 3
@@ -359,11 +359,11 @@ class _Job:
 
     def _upright(self, image: np.ndarray) -> np.ndarray:
         """Turn a stored frame the way it is shown, so the processor sees faces upright."""
-        return np.ascontiguousarray(np.rot90(image, self.info.rotation // 90)) if self.info.rotation else image
+        return turned(image, self.info.rotation)
 
     def _as_stored(self, image: np.ndarray) -> np.ndarray:
         """Turn a processed frame back to how the input stores it (its display rotation is kept)."""
-        return np.ascontiguousarray(np.rot90(image, -self.info.rotation // 90)) if self.info.rotation else image
+        return turned(image, -self.info.rotation)
 
     def _process(self, advance: Callable[[int], None]) -> None:
         while (item := self._get(self.decoded)) is not _END:

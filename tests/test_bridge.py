@@ -22,6 +22,7 @@ from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import AnonymizedFrame, Detections, FrameInfo, Region
 from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
 from ffmpeg_bridge.colour import I420Converter
+from ffmpeg_bridge.source import upright_frames
 from tests.data import shared_path
 
 MARK = 255
@@ -281,6 +282,9 @@ def test_a_rotated_video_is_processed_upright_and_keeps_its_rotation(tmp_path):
         frames = [frame.to_ndarray(format="rgb24") for frame in output.decode(video=0)]
     assert len(frames) == 5 and frames[0].shape == (96, 160, 3)
     assert all(frame[1:7, -7:-1].min() > 240 for frame in frames)  # shown top-left = stored top-right
+    with av.open(str(target)) as output:  # the audit and evaluate decode through the same helper, upright too
+        shown = [frame for frame, _time in upright_frames(output, output.streams.video[0], str(target))]
+    assert len(shown) == 5 and shown[0].shape == (160, 96, 3) and all(frame[1:7, 1:7].min() > 240 for frame in shown)
 
 
 def test_a_data_stream_is_copied_packet_for_packet(tmp_path):
