@@ -1,13 +1,18 @@
-"""Box geometry shared by detection, tracking and evaluation: overlap (IoU) and non-maximum suppression.
+"""Geometry shared by detection, tracking and evaluation: overlap (IoU), non-maximum suppression
+and the grids of overlapping tiles that cover a frame.
 
 Boxes are ``x0, y0, x1, y1`` in frame pixels, one per row of an ``(N, 4)`` array.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
+
+Rect = tuple[int, int, int, int]
+"""An integer rectangle ``x0, y0, x1, y1`` (end exclusive) in frame pixels."""
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,3 +43,30 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         keep.append(best)
         order = rest[iou_matrix(boxes[best][None], boxes[rest])[0] < iou_threshold]
     return np.array(keep, dtype=np.int64)
+
+
+def spans(length: int, count: int, size: int) -> list[tuple[int, int]]:
+    """``count`` spans of ``size`` pixels spread evenly over ``length`` (first at 0, last at the end)."""
+    starts = np.linspace(0, length - size, count).round().astype(int)
+    return [(int(start), int(start) + size) for start in starts]
+
+
+def tile_grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int) -> list[Rect]:
+    """Rectangles covering a frame, row by row: as many as ``tile_width`` x ``tile_height`` tiles
+    would need, each grown so that neighbours overlap by ``overlap`` pixels."""
+
+    def along(length: int, size: int) -> list[tuple[int, int]]:
+        count = max(1, math.ceil(length / size))
+        return spans(length, count, min(length, math.ceil((length + (count - 1) * overlap) / count)))
+
+    return [(x0, y0, x1, y1) for y0, y1 in along(height, tile_height) for x0, x1 in along(width, tile_width)]
+
+
+def tiles_across(width: int, height: int, tiles: int, overlap: float) -> list[Rect]:
+    """``tiles`` x ``tiles`` rectangles covering a frame, row by row, neighbours overlapping by
+    ``overlap`` (a fraction of the tile size)."""
+
+    def along(length: int) -> list[tuple[int, int]]:
+        return spans(length, tiles, int(np.ceil(length / (tiles - (tiles - 1) * overlap))))
+
+    return [(x0, y0, x1, y1) for y0, y1 in along(height) for x0, x1 in along(width)]

@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from anonfilter.detection.centerface import DEFAULT_RESOLUTION, CenterFace, tile_regions
+from anonfilter.detection.centerface import DEFAULT_RESOLUTION, TILE_OVERLAP, CenterFace
 from anonfilter.detection.regions import merge
 from anonfilter.errors import AnonfilterError
+from anonfilter.geometry import tiles_across
 from anonfilter.types import Detections
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (test extra) ships the astronaut photo")
@@ -40,7 +41,7 @@ def found(detections: Detections, truth: np.ndarray, min_score: float = 0.5) -> 
 @pytest.mark.parametrize("tiles", [2, 3, 4])
 @pytest.mark.parametrize("width, height", [(1920, 1080), (641, 359)])
 def test_tiles_cover_the_frame_and_overlap(tiles, width, height):
-    regions = tile_regions(width, height, tiles)
+    regions = tiles_across(width, height, tiles, TILE_OVERLAP)
     assert len(regions) == tiles * tiles
     covered = np.zeros((height, width), bool)
     for x0, y0, x1, y1 in regions:

@@ -19,8 +19,8 @@ from anonfilter.detection.focus import (
     FocusedDetection,
     SearchGeometry,
     joined,
-    tile_grid,
 )
+from anonfilter.geometry import tile_grid
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections
 from tests.data import shared_path

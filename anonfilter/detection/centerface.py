@@ -30,7 +30,7 @@ import onnxruntime
 import anonfilter
 from anonfilter.detection.regions import NMS_IOU, merge, shifted, without_cut_faces
 from anonfilter.errors import AnonfilterError
-from anonfilter.geometry import nms
+from anonfilter.geometry import nms, tiles_across
 from anonfilter.types import Detections, Frame
 
 if TYPE_CHECKING:
@@ -108,17 +108,6 @@ TILE_OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a fraction of the tile size: faces up to this size are whole in some tile."""
 
 
-def tile_regions(width: int, height: int, tiles: int, overlap: float = TILE_OVERLAP) -> list[tuple[int, int, int, int]]:
-    """``tiles`` x ``tiles`` overlapping ``(x0, y0, x1, y1)`` rectangles covering a frame."""
-
-    def spans(length: int) -> list[tuple[int, int]]:
-        size = int(np.ceil(length / (tiles - (tiles - 1) * overlap)))
-        starts = np.linspace(0, length - size, tiles).round().astype(int)
-        return [(int(start), int(start) + size) for start in starts]
-
-    return [(x0, y0, x1, y1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
-
-
 class CenterFace:
     """Detects faces with scores above ``threshold``; boxes and landmarks in frame coordinates.
 
@@ -187,7 +176,7 @@ class CenterFace:
         if self.tiles < 2:
             return whole
         parts = [whole] + [
-            self._detect_tile(frame, region, scale * self.tiles) for region in tile_regions(width, height, self.tiles)
+            self._detect_tile(frame, region, scale * self.tiles) for region in tiles_across(width, height, self.tiles, TILE_OVERLAP)
         ]
         return merge(parts)
 

@@ -25,7 +25,7 @@ import math
 import cv2
 import numpy as np
 
-from anonfilter.detection.regions import Rect
+from anonfilter.geometry import Rect
 from anonfilter.types import Frame
 
 CHANGE_SIDE = 960

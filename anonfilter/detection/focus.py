@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from anonfilter.detection.changes import ChangeMap
-from anonfilter.detection.regions import Rect, detect_in_region, merge, resize, scaled
-from anonfilter.geometry import iou_matrix
+from anonfilter.detection.regions import detect_in_region, merge, resize, scaled
+from anonfilter.geometry import Rect, iou_matrix, tile_grid
 from anonfilter.hookspecs import Detector
 from anonfilter.types import Detections, Frame
 
@@ -117,19 +117,6 @@ class SearchGeometry:
             return math.ceil(length / max(1, math.ceil((length - overlap) / longest)))
 
         return tile_grid(width, height, size(width), size(height), overlap)
-
-
-def tile_grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int) -> list[Rect]:
-    """Rectangles covering a frame, row by row: as many as ``tile_width`` x ``tile_height`` tiles
-    would need, each grown so that neighbours overlap by ``overlap`` pixels."""
-
-    def spans(length: int, size: int) -> list[tuple[int, int]]:
-        count = max(1, math.ceil(length / size))
-        size = min(length, math.ceil((length + (count - 1) * overlap) / count))
-        starts = np.linspace(0, length - size, count).round().astype(int)
-        return [(int(start), int(start) + size) for start in starts]
-
-    return [(x0, y0, x1, y1) for y0, y1 in spans(height, tile_height) for x0, x1 in spans(width, tile_width)]
 
 
 def _area(rect: Rect) -> int:

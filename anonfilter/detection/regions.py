@@ -13,7 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from anonfilter.geometry import nms
+from anonfilter.geometry import Rect, nms
 from anonfilter.types import Detections, Frame
 
 NMS_IOU = 0.3
@@ -21,8 +21,6 @@ NMS_IOU = 0.3
 CUT_MARGIN = 2.0
 """A box this close (pixels, in the crop) to an inner crop edge counts as cut by it."""
 
-Rect = tuple[int, int, int, int]
-"""An integer rectangle ``x0, y0, x1, y1`` (end exclusive) in frame pixels."""
 
 
 def merge(parts: list[Detections], iou_threshold: float = NMS_IOU) -> Detections:
