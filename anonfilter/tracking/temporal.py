@@ -287,7 +287,7 @@ class TemporalTracker:
 
     # -- output --------------------------------------------------------------------------------
 
-    def _face(self, track: Track, index: int, box: np.ndarray, score: float, status: str, landmarks: Optional[np.ndarray]) -> TrackedFace:
+    def _face(self, track: Track, index: int, box: np.ndarray, score: float, status: FaceStatus, landmarks: Optional[np.ndarray]) -> TrackedFace:
         """The face of ``track`` at ``index``, its box limited in how fast it shrinks."""
         if track.last_output is not None and track.last_output[0] == index - 1:
             previous = track.last_output[1]
