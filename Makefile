@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine (see README.md):
 #   make demo   creates .venv, installs everything, makes a sample clip and anonymizes it into demo/
 #   make test   creates .venv, installs everything (OBS and Xvfb with apt for the OBS test), checks lint
-#               (ruff) and the API's types (mypy; both configured in pyproject.toml), runs the tests
+#               and formatting (ruff) and the API's types (mypy; all configured in pyproject.toml), runs the tests
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -24,6 +24,7 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/mypy
 	bash scripts/install-obs-test-deps.sh
 	$(PYTHON) -m pytest

@@ -49,6 +49,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'anonfilter' has no attribute '{name}'")
 
+
 __all__ = [
     "CONTRACT_VERSION",
     "AnonymizedFrame",

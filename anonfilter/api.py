@@ -129,8 +129,14 @@ def anonymize(
         return anonymizer
 
     result = transcode(
-        input, output, make_anonymizer, encoder=config.encoder, overwrite=overwrite, progress=progress or False,
-        strict=config.strict, container_format=container_format,
+        input,
+        output,
+        make_anonymizer,
+        encoder=config.encoder,
+        overwrite=overwrite,
+        progress=progress or False,
+        strict=config.strict,
+        container_format=container_format,
     )
     anonymizer = pipelines[0]
     ran = dataclasses.replace(
@@ -140,8 +146,14 @@ def anonymize(
         ),
     )
     report = Report(
-        ran, result.info, anonymizer.frames_done, anonymizer.frames_with_faces, list(anonymizer.obscured_frames),
-        list(anonymizer.failures.values()), {**anonymizer.seconds, **result.seconds}, result.damage,
+        ran,
+        result.info,
+        anonymizer.frames_done,
+        anonymizer.frames_with_faces,
+        list(anonymizer.obscured_frames),
+        list(anonymizer.failures.values()),
+        {**anonymizer.seconds, **result.seconds},
+        result.damage,
         dict(anonymizer.focus.passes) if anonymizer.focus is not None else {},
         anonymizer.search_guarantee(*result.info.display_size, result.info.fps),
     )
@@ -156,8 +168,7 @@ def anonymize(
         notify(f"report written to {audit_report} and {page}")
     if config.strict and report.obscured_frames:
         raise RunFailure(
-            f"--strict: {len(report.obscured_frames)} frames were obscured whole; {output} was written "
-            "(every frame anonymized or obscured)"
+            f"--strict: {len(report.obscured_frames)} frames were obscured whole; {output} was written (every frame anonymized or obscured)"
         )
     return report
 
@@ -203,8 +214,16 @@ def run_summary(report: Report, input: str, output: str, host: PluginHost) -> di
     info = report.input
     return {
         "anonfilter": __version__,
-        "input": {"path": input, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
-                  "frames": info.frames, "duration": info.duration, "codec": info.codec, "pixel_format": info.pixel_format},
+        "input": {
+            "path": input,
+            "width": info.width,
+            "height": info.height,
+            "fps": round(info.fps, 3),
+            "frames": info.frames,
+            "duration": info.duration,
+            "codec": info.codec,
+            "pixel_format": info.pixel_format,
+        },
         "output": output,
         "settings": settings,
         "seed": config.identity.seed,

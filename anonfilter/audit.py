@@ -249,7 +249,10 @@ def find_leaks(
     frames = frames_checked = checked = featureless = 0
     leaks: list[Leak] = []
     with _open(input, "input") as source, _open(output, "output") as result:
-        inputs, outputs = upright_frames(source, source.streams.video[0], str(input)), upright_frames(result, result.streams.video[0], str(output))
+        inputs, outputs = (
+            upright_frames(source, source.streams.video[0], str(input)),
+            upright_frames(result, result.streams.video[0], str(output)),
+        )
         for index, pair in enumerate(zip_longest(inputs, outputs)):
             if pair[0] is None or pair[1] is None:
                 input_count = index + (pair[0] is not None) + sum(1 for _ in inputs)
@@ -286,7 +289,9 @@ def _with_distances(input: "str | Path", output: "str | Path", leaks: Sequence[L
         by_frame.setdefault(leak.frame, []).append(leak)
     result = []
     with _open(input, "input") as source, _open(output, "output") as target:
-        for index, ((before, _), (after, _)) in enumerate(zip(upright_frames(source, source.streams.video[0], str(input)), upright_frames(target, target.streams.video[0], str(output)))):
+        for index, ((before, _), (after, _)) in enumerate(
+            zip(upright_frames(source, source.streams.video[0], str(input)), upright_frames(target, target.streams.video[0], str(output)))
+        ):
             for leak in by_frame.get(index, []):
                 box = tuple(float(v) for v in leak.box)
                 a, b = embedder.embed(before, box), embedder.embed(after, box)

@@ -80,7 +80,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     prog = "anonfilter" if name == "transcode" else f"anonfilter {name}"
     description = module.__doc__.strip().splitlines()[0] if module.__doc__ else ""
     if name == "transcode":
-        description = description.rstrip(".") + f"; other work is done by subcommands ({', '.join(sorted(set(SUBCOMMANDS) - {name}))}), listed below"
+        description = (
+            description.rstrip(".") + f"; other work is done by subcommands ({', '.join(sorted(set(SUBCOMMANDS) - {name}))}), listed below"
+        )
     parser = Parser(
         prog=prog,
         description=description or None,

@@ -348,5 +348,3 @@ def _tracked(detections: Detections, index: int, key: int) -> TrackedFace:
     landmarks = None if detections.landmarks is None else detections.landmarks[index]
     box = tuple(float(v) for v in detections.boxes[index])
     return TrackedFace(index, key, box, float(detections.scores[index]), FaceStatus.DETECTED, landmarks)
-
-

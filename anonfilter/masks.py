@@ -34,9 +34,7 @@ class MaskStyle:
             raise ValueError("mask margin and feather must be finite and not negative")
 
 
-def face_mask(
-    box: tuple[float, float, float, float], frame_width: int, frame_height: int, style: MaskStyle
-) -> tuple[Region, np.ndarray]:
+def face_mask(box: tuple[float, float, float, float], frame_width: int, frame_height: int, style: MaskStyle) -> tuple[Region, np.ndarray]:
     """The clipped region around ``box`` and its alpha mask (float32, 1 inside the shape).
 
     Returns an empty region (zero width or height) when the mask lies outside the frame.
@@ -90,8 +88,10 @@ def composite(target: np.ndarray, replacement: np.ndarray, alpha: np.ndarray) ->
     (y0, y1), (x0, x1) = core
     height, width = alpha.shape
     for rows, cols in (
-        (slice(0, y0), slice(0, width)), (slice(y1, height), slice(0, width)),
-        (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, width)),
+        (slice(0, y0), slice(0, width)),
+        (slice(y1, height), slice(0, width)),
+        (slice(y0, y1), slice(0, x0)),
+        (slice(y0, y1), slice(x1, width)),
     ):
         weights = alpha[rows, cols]
         if weights.size:

@@ -157,8 +157,7 @@ class PluginHost:
             return False
         if not contract_compatible(contract):
             self.problems.append(
-                f"{info.label} skipped: written for plugin contract {contract}, "
-                f"this anonfilter provides contract {CONTRACT_VERSION}"
+                f"{info.label} skipped: written for plugin contract {contract}, this anonfilter provides contract {CONTRACT_VERSION}"
             )
             return False
         info.contract = contract
@@ -205,11 +204,10 @@ class PluginHost:
         if builtin:
             table[name] = builtin[0].spec
             self.contested.pop((kind, name), None)
-            for claim in (claims if registration in builtin else [registration]):
+            for claim in claims if registration in builtin else [registration]:
                 if claim not in builtin:
                     self.problems.append(
-                        f"{kind} '{name}' of {claim.plugin.label} refused: the name belongs to "
-                        f"{BUILTIN_DISTRIBUTION}'s built-in {kind}"
+                        f"{kind} '{name}' of {claim.plugin.label} refused: the name belongs to {BUILTIN_DISTRIBUTION}'s built-in {kind}"
                     )
             return
         if len(claims) == 1:

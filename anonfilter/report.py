@@ -121,11 +121,16 @@ def render_html(data: dict[str, Any]) -> str:
                 f'height="{row - 3}" fill="{colour}"><title>{status} frames {first}-{last}</title></rect>'
             )
     for low in data["low_confidence"]:
-        shapes.append(f'<line x1="{left + low["frame"] * scale:.1f}" x2="{left + low["frame"] * scale:.1f}" y1="0" y2="{row - 4}" stroke="#cc0000"/>')
+        shapes.append(
+            f'<line x1="{left + low["frame"] * scale:.1f}" x2="{left + low["frame"] * scale:.1f}" y1="0" y2="{row - 4}" stroke="#cc0000"/>'
+        )
     legend = " ".join(
-        f'<span style="color:{colour}">&#9632; {name}</span>' for name, colour in {**STATUS_COLOURS, "kept (left visible)": KEPT_COLOUR}.items()
+        f'<span style="color:{colour}">&#9632; {name}</span>'
+        for name, colour in {**STATUS_COLOURS, "kept (left visible)": KEPT_COLOUR}.items()
     )
-    rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(json.dumps(value))}</td></tr>" for key, value in data["run"].items())
+    rows = "".join(
+        f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(json.dumps(value))}</td></tr>" for key, value in data["run"].items()
+    )
     summary = "".join(f"<tr><th>{html.escape(key)}</th><td>{value}</td></tr>" for key, value in data["summary"].items())
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>anonfilter report</title>
@@ -134,7 +139,7 @@ def render_html(data: dict[str, Any]) -> str:
 <h1>anonfilter report</h1>
 <h2>Summary</h2><table>{summary}</table>
 <h2>Timeline</h2><p>{legend} <span style="color:#cc0000">| low-confidence detection</span></p>
-<svg width="{left + width + 10}" height="{height}" xmlns="http://www.w3.org/2000/svg">{''.join(shapes)}</svg>
+<svg width="{left + width + 10}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(shapes)}</svg>
 <h2>Run</h2><table>{rows}</table>
 </body></html>
 """

@@ -21,11 +21,17 @@ PIPELINE_OPTIONS: tuple[Option, ...] = (
     Option("margin", float, MaskStyle.margin, "mask margin around the face box, fraction of its size per side", minimum=0, maximum=10),
     Option("detect_every", int, None, "run the detector on every N-th frame only", minimum=1, maximum=30),
     Option(
-        "keep_distance", float, TrackerSettings.keep_distance, "dlib distance under which a face is a --keep person",
-        above=0, maximum=0.6,  # 0.6 is dlib's own same-person threshold: above it strangers would be kept
+        "keep_distance",
+        float,
+        TrackerSettings.keep_distance,
+        "dlib distance under which a face is a --keep person",
+        above=0,
+        maximum=0.6,  # 0.6 is dlib's own same-person threshold: above it strangers would be kept
     ),
     Option("max_gap", float, TrackerSettings.max_gap, "seconds of missed detections filled", minimum=0, maximum=10),
-    Option("extend", float, TrackerSettings.extend_before, "seconds anonymized before and after a face's detections", minimum=0, maximum=10),
+    Option(
+        "extend", float, TrackerSettings.extend_before, "seconds anonymized before and after a face's detections", minimum=0, maximum=10
+    ),
     Option("coast", float, TrackerSettings.coast, "seconds a lost live face stays anonymized", minimum=0, maximum=10),
     Option("delay", float, 0.0, "seconds the live engine holds frames back", minimum=0, maximum=10),
 )
@@ -40,11 +46,15 @@ def describe_range(option: Option) -> str:
     """The option's allowed values in words, e.g. ``0 < threshold < 1`` or ``one of int8, fp32``; "" when any."""
     if option.choices is not None:
         return "one of " + ", ".join(str(choice) for choice in option.choices)
-    lower = f"{_number(option.above)} < " if option.above is not None else (
-        f"{_number(option.minimum)} <= " if option.minimum is not None else ""
+    lower = (
+        f"{_number(option.above)} < "
+        if option.above is not None
+        else (f"{_number(option.minimum)} <= " if option.minimum is not None else "")
     )
-    upper = f" < {_number(option.below)}" if option.below is not None else (
-        f" <= {_number(option.maximum)}" if option.maximum is not None else ""
+    upper = (
+        f" < {_number(option.below)}"
+        if option.below is not None
+        else (f" <= {_number(option.maximum)}" if option.maximum is not None else "")
     )
     if lower and not upper:  # "resolution >= 0" reads better than "0 <= resolution"
         bound, operator = lower[:-1].rsplit(" ", 1)
@@ -66,12 +76,8 @@ def check_value(option: Option, value: Any) -> None:
         return
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
-    too_low = (option.above is not None and not value > option.above) or (
-        option.minimum is not None and not value >= option.minimum
-    )
-    too_high = (option.below is not None and not value < option.below) or (
-        option.maximum is not None and not value <= option.maximum
-    )
+    too_low = (option.above is not None and not value > option.above) or (option.minimum is not None and not value >= option.minimum)
+    too_high = (option.below is not None and not value < option.below) or (option.maximum is not None and not value <= option.maximum)
     if too_low or too_high:
         raise ValueError(f"must be {describe_range(option)}")
 

@@ -57,8 +57,23 @@ def measure(clip: Path, every: int) -> dict[str, list[float]]:
     """Similarity of each reference face after a re-encode and after each method."""
     reencoded = Path(tempfile.mkdtemp(prefix="anonfilter-threshold-")) / "reencoded.mp4"
     subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0",
-         "-c:v", "libx264", "-crf", "23", "-preset", "veryfast", str(reencoded)],
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-map",
+            "0:v:0",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "23",
+            "-preset",
+            "veryfast",
+            str(reencoded),
+        ],
         check=True,
     )
     detector = reference_detector(AuditSettings())

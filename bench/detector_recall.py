@@ -67,8 +67,12 @@ def dlib_faces(root: Path) -> Iterator[Sample]:
     for xml_name in ("training.xml", "testing.xml"):
         for image in ElementTree.parse(root / xml_name).getroot().iter("image"):
             boxes = [
-                [float(box.get("left")), float(box.get("top")), float(box.get("left")) + float(box.get("width")),
-                 float(box.get("top")) + float(box.get("height"))]
+                [
+                    float(box.get("left")),
+                    float(box.get("top")),
+                    float(box.get("left")) + float(box.get("width")),
+                    float(box.get("top")) + float(box.get("height")),
+                ]
                 for box in image.iter("box")
                 if box.get("ignore") != "1"
             ]
@@ -93,8 +97,12 @@ def match(truth: np.ndarray, found: Detections) -> tuple[np.ndarray, int]:
         cx, cy, size = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
         ok = (
             ~hit
-            & (truth[:, 0] <= cx) & (cx <= truth[:, 2]) & (truth[:, 1] <= cy) & (cy <= truth[:, 3])
-            & (size >= 0.5 * truth_size) & (size <= 2.5 * truth_size)
+            & (truth[:, 0] <= cx)
+            & (cx <= truth[:, 2])
+            & (truth[:, 1] <= cy)
+            & (cy <= truth[:, 3])
+            & (size >= 0.5 * truth_size)
+            & (size <= 2.5 * truth_size)
         )
         if ok.any():
             candidates = np.nonzero(ok)[0]
@@ -134,8 +142,13 @@ def evaluate(samples: list[Sample], setting: str) -> dict:
             in_bucket = (sizes >= low) & (sizes < high)
             found[bucket] += int(hit[in_bucket].sum())
             total[bucket] += int(in_bucket.sum())
-    return {"setting": setting, "found": found.tolist(), "total": total.tolist(), "fp": false_positives,
-            "ms": 1000 * float(np.median(times))}
+    return {
+        "setting": setting,
+        "found": found.tolist(),
+        "total": total.tolist(),
+        "fp": false_positives,
+        "ms": 1000 * float(np.median(times)),
+    }
 
 
 def video_samples(path: Path, frames: int, every: int, reference: str) -> list[Sample]:
@@ -175,17 +188,13 @@ def main() -> int:
     parser.add_argument("--video", type=Path, help="measure on a video against a reference setting instead")
     parser.add_argument("--frames", type=int, default=20, help="video frames to use (default: 20)")
     parser.add_argument("--every", type=int, default=5, help="use every Nth video frame (default: 5)")
-    parser.add_argument(
-        "--reference", default="resolution=0,tiles=2,threshold=0.3,precision=fp32", help="reference setting for --video"
-    )
+    parser.add_argument("--reference", default="resolution=0,tiles=2,threshold=0.3,precision=fp32", help="reference setting for --video")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
     settings = args.setting or DEFAULT_SETTINGS
     sources: dict[str, list[Sample]] = {}
     if args.video:
-        sources[f"{args.video.name} vs reference ({args.reference})"] = video_samples(
-            args.video, args.frames, args.every, args.reference
-        )
+        sources[f"{args.video.name} vs reference ({args.reference})"] = video_samples(args.video, args.frames, args.every, args.reference)
     else:
         loaders = {"dlib_faces": dlib_faces, "wider_val_416": wider_val_416}
         for name in args.set or list(loaders):

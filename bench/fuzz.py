@@ -38,8 +38,10 @@ def main() -> None:
         outcomes = fuzz(clips, args.cases, args.seed, Path(folder) / "cases")
     refusals = Counter(outcome.line.split(" /")[0].split(":")[0] for outcome in outcomes if not outcome.written)
     written = sum(outcome.written for outcome in outcomes)
-    print(f"{args.cases} cases (seed {args.seed}) in {time.perf_counter() - started:.1f} s: {written} written, "
-          f"{args.cases - written} refused in one line, no rule broken")
+    print(
+        f"{args.cases} cases (seed {args.seed}) in {time.perf_counter() - started:.1f} s: {written} written, "
+        f"{args.cases - written} refused in one line, no rule broken"
+    )
     for line, count in refusals.most_common():
         print(f"  {count:6d}  {line}")
 

@@ -32,8 +32,21 @@ def play_live(clip: Clip, record: Path, delay: float, options: list[str]) -> str
     """Play ``clip`` once through ``anonfilter live`` in real time, recording what it shows; returns its summary line."""
     loops_frames = clip.frames + round(delay * 25) + 10  # long enough for one whole loop to come out
     command = [
-        str(ANONFILTER), "live", "--bridge", str(record.with_suffix(".bridge")), "--create", f"{clip.width}x{clip.height}",
-        "--camera", str(clip.path), "--record", str(record), "-y", "--delay", f"{delay:g}", "--frames", str(loops_frames),
+        str(ANONFILTER),
+        "live",
+        "--bridge",
+        str(record.with_suffix(".bridge")),
+        "--create",
+        f"{clip.width}x{clip.height}",
+        "--camera",
+        str(clip.path),
+        "--record",
+        str(record),
+        "-y",
+        "--delay",
+        f"{delay:g}",
+        "--frames",
+        str(loops_frames),
         *options,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -84,8 +97,10 @@ def main() -> int:
             record = out / f"{path.stem}.live_d{delay:g}.mkv"
             summary = play_live(clip, record, delay, args.options)
             result, shown, skipped = live_coverage(clip, record)
-            print(f"{width}x{height}, delay {delay:g} s, options {' '.join(args.options) or '(defaults)'}: "
-                  f"{shown} of {clip.frames} frames shown ({skipped} skipped)")
+            print(
+                f"{width}x{height}, delay {delay:g} s, options {' '.join(args.options) or '(defaults)'}: "
+                f"{shown} of {clip.frames} frames shown ({skipped} skipped)"
+            )
             print(f"  {result.table()}")
             for low in (24, 32):
                 print(f"  coverage of faces >= {low} px: {result.fraction(low):.4f}")

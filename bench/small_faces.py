@@ -41,8 +41,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = Path(os.environ.get("ANONFILTER_SHARED_DATA", ROOT.parent / "shared" / "data")) / "videos"
 SOURCES = (
-    "liveportrait_d0.mp4", "liveportrait_d3.mp4", "liveportrait_d6.mp4", "liveportrait_d10.mp4", "liveportrait_d11.mp4",
-    "liveportrait_d12.mp4", "liveportrait_d14.mp4", "liveportrait_d18.mp4", "liveportrait_d19.mp4", "liveportrait_d20.mp4",
+    "liveportrait_d0.mp4",
+    "liveportrait_d3.mp4",
+    "liveportrait_d6.mp4",
+    "liveportrait_d10.mp4",
+    "liveportrait_d11.mp4",
+    "liveportrait_d12.mp4",
+    "liveportrait_d14.mp4",
+    "liveportrait_d18.mp4",
+    "liveportrait_d19.mp4",
+    "liveportrait_d20.mp4",
     "sadtalker_WDA_KatieHill_000.mp4",
 )
 """Talking-head clips the faces come from (one person each, varied people, head turns, speech)."""
@@ -144,13 +152,11 @@ def background(width: int, height: int) -> np.ndarray:
     for number, picture in enumerate(pictures):
         row, column = divmod(number, columns)
         cell = (xs[column + 1] - xs[column], ys[row + 1] - ys[row])
-        canvas[ys[row]:ys[row + 1], xs[column]:xs[column + 1]] = cv2.resize(picture[:, :, :3], cell, interpolation=cv2.INTER_CUBIC)
+        canvas[ys[row] : ys[row + 1], xs[column] : xs[column + 1]] = cv2.resize(picture[:, :, :3], cell, interpolation=cv2.INTER_CUBIC)
     return canvas
 
 
-def plan_faces(
-    width: int, height: int, frames: int, count: int, seed: int, sizes: tuple[float, float] = (12, 64)
-) -> list[FacePlan]:
+def plan_faces(width: int, height: int, frames: int, count: int, seed: int, sizes: tuple[float, float] = (12, 64)) -> list[FacePlan]:
     """``count`` faces of random sizes (log-uniform in ``sizes``), sources, spans, places and straight paths.
 
     Each face appears at a random frame (a quarter of them on the first one) and stays 0.4-4 s at
@@ -173,8 +179,15 @@ def plan_faces(
             vx = vy = 0.0
             x_range, y_range = (margin, width - margin - size), (margin, height - margin - size)
         face = FacePlan(
-            source=int(rng.integers(0, len(SOURCES))), source_start=int(rng.integers(0, 60)), first=first, last=last,
-            size=size, x=float(rng.uniform(*x_range)), y=float(rng.uniform(*y_range)), vx=float(vx), vy=float(vy),
+            source=int(rng.integers(0, len(SOURCES))),
+            source_start=int(rng.integers(0, 60)),
+            first=first,
+            last=last,
+            size=size,
+            x=float(rng.uniform(*x_range)),
+            y=float(rng.uniform(*y_range)),
+            vx=float(vx),
+            vy=float(vy),
         )
         if not any(_overlap(face, other) for other in faces):
             faces.append(face)
@@ -264,7 +277,14 @@ def paste(frame: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int]) 
 
 
 def make_clip(
-    path: Path, width: int, height: int, frames: int = 150, faces: int = 30, seed: int = 1, pan: float = 0.0, fps: int = 25,
+    path: Path,
+    width: int,
+    height: int,
+    frames: int = 150,
+    faces: int = 30,
+    seed: int = 1,
+    pan: float = 0.0,
+    fps: int = 25,
     videos: Path = SHARED_VIDEOS,
 ) -> Clip:
     """Write a clip of ``frames`` frames with ``faces`` pasted faces (H.264, CRF 16) and return it with its truth.
@@ -285,7 +305,7 @@ def make_clip(
         stream.options = {"crf": "16", "preset": "veryfast"}
         for index in range(frames):
             shift = int(round(abs(pan) * index))
-            frame = np.ascontiguousarray(scene[:, shift:shift + width])
+            frame = np.ascontiguousarray(scene[:, shift : shift + width])
             for number, box in clip.truth(index):
                 face = clip.faces[number]
                 paste(frame, sources[face.source].patch(face.source_start + index - face.first), box)
@@ -389,7 +409,7 @@ def blurred_area(clip: Clip, recorder: BoxRecorder) -> tuple[float, float]:
         true_boxes = [box for _number, box in clip.truth(index)]
         true_mask = np.zeros((clip.height, clip.width), bool)
         for x0, y0, x1, y1 in true_boxes:
-            true_mask[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+            true_mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
         masks = {True: np.zeros_like(true_mask), False: np.zeros_like(true_mask)}
         for box in recorder.boxes.get(index, []):
             x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
@@ -453,9 +473,11 @@ def main() -> int:
         clip = Clip.load(path) if made else make_clip(path, width, height, args.frames, args.faces, args.seed, args.pan)
         recorder, seconds, stages = anonymize(clip, out / f"{path.stem}.anonfilter.mp4", args.options)
         result = coverage(clip, out / f"{path.stem}.anonfilter.mp4")
-        print(f"{width}x{height}, {args.frames} frames, {clip.face_frames()} face-frames >= {GUARANTEED_SIZE} px "
-              f"({clip.face_frames(0)} in all), options {' '.join(args.options) or '(defaults)'}: {seconds:.1f} s "
-              f"(detect {stages.get('detect', 0):.1f} s)")
+        print(
+            f"{width}x{height}, {args.frames} frames, {clip.face_frames()} face-frames >= {GUARANTEED_SIZE} px "
+            f"({clip.face_frames(0)} in all), options {' '.join(args.options) or '(defaults)'}: {seconds:.1f} s "
+            f"(detect {stages.get('detect', 0):.1f} s)"
+        )
         print(f"  {result.table()}")
         on_faces, elsewhere = blurred_area(clip, recorder)
         print(f"  anonymized area / true face area: {on_faces:.2f} on the faces, {elsewhere:.2f} elsewhere (false detections)")

@@ -83,17 +83,13 @@ class ExactConverter:
 
     def to_rgb(self, frame: av.VideoFrame) -> tuple[np.ndarray, Stored]:
         """A decoded frame as an RGB array; nothing is kept."""
-        image = frame.to_ndarray(
-            format="rgb24", src_colorspace=self.matrix, src_color_range=self.range, interpolation=SWS_EXACT
-        )
+        image = frame.to_ndarray(format="rgb24", src_colorspace=self.matrix, src_color_range=self.range, interpolation=SWS_EXACT)
         return image, None
 
     def from_rgb(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> av.VideoFrame:
         """The whole RGB array as a frame in the output pixel format, with the input's matrix and range."""
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        return frame.reformat(
-            format=self.output_format, dst_colorspace=self.matrix, dst_color_range=self.range, interpolation=SWS_EXACT
-        )
+        return frame.reformat(format=self.output_format, dst_colorspace=self.matrix, dst_color_range=self.range, interpolation=SWS_EXACT)
 
 
 class I420Converter:
@@ -201,9 +197,7 @@ class I420Converter:
 
 def _plane_arrays(frame: av.VideoFrame) -> list[np.ndarray]:
     """Writable ``(height, width)`` views of a frame's planes, without the padding at the end of each line."""
-    return [
-        np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width] for plane in frame.planes
-    ]
+    return [np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width] for plane in frame.planes]
 
 
 def _chroma_plane(i420: np.ndarray, width: int, height: int, plane: int) -> np.ndarray:

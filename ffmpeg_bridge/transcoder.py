@@ -60,6 +60,7 @@ QUEUE_BYTES = 64 << 20
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 """MP4 muxer options for a stream that is written once, front to back (standard output)."""
 
+
 class FrameProcessor(Protocol):
     """What :func:`transcode` pushes frames through (:class:`anonfilter.pipeline.Anonymizer`).
 
@@ -131,10 +132,17 @@ def transcode(
             output = _open_output(location, format_name, output_name)
             try:
                 job = _Job(reader, output, info, processor, encoder, report, output_name)
-                with tqdm(
-                    total=info.frames, unit="frame", desc="anonymizing", file=sys.stderr, dynamic_ncols=True,
-                    disable=not (progress is True and sys.stderr.isatty()),
-                ) as bar, opencv_threads(1):
+                with (
+                    tqdm(
+                        total=info.frames,
+                        unit="frame",
+                        desc="anonymizing",
+                        file=sys.stderr,
+                        dynamic_ncols=True,
+                        disable=not (progress is True and sys.stderr.isatty()),
+                    ) as bar,
+                    opencv_threads(1),
+                ):
                     job.run(progress if callable(progress) else bar.update)
                 _check_damage(reader.damage.summary(info), strict, report)
             except BaseException:

@@ -537,7 +537,9 @@ def script_properties():
     obs.obs_property_list_add_string(mode, "Camera opened by the engine (lowest delay)", MODE_CAMERA)
     obs.obs_property_list_add_string(mode, "Read back an OBS source (keep it out of your scenes)", MODE_READBACK)
     obs.obs_properties_add_text(props, "camera", "Camera (number, device path or video file)", obs.OBS_TEXT_DEFAULT)
-    sources = obs.obs_properties_add_list(props, "source", "OBS source to anonymize", obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING)
+    sources = obs.obs_properties_add_list(
+        props, "source", "OBS source to anonymize", obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING
+    )
     all_sources = obs.obs_enum_sources() or []
     for source in all_sources:
         name = obs.obs_source_get_name(source)

@@ -131,9 +131,7 @@ def test_bad_inputs_give_one_line_and_exit_2(clips, case, message):
         "not_video": (folder / "notes.txt", clips["blurred"]),
         "short": (clips["in"], clips["short"]),
     }[case]
-    process = subprocess.run(
-        [sys.executable, "-m", "anonfilter.cli", "check", "-q", *map(str, inputs)], capture_output=True, text=True
-    )
+    process = subprocess.run([sys.executable, "-m", "anonfilter.cli", "check", "-q", *map(str, inputs)], capture_output=True, text=True)
     assert process.returncode == 2
     assert process.stderr.strip().count("\n") == 0 and message in process.stderr
 

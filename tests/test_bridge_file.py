@@ -16,7 +16,9 @@ from obs_script.bridge import Bridge
 def live(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "anonfilter.cli", "live", "--bridge", str(path), "--frames", "1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

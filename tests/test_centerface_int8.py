@@ -64,7 +64,6 @@ def test_the_script_makes_the_committed_model(tmp_path):
     scene = calibration_scenes(3, seed=1)[2]  # not one of the calibration inputs
     blob = {INPUT_NAME: np.ascontiguousarray(scene.transpose(2, 0, 1)[None], dtype=np.float32)}
     heatmaps = [
-        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, blob)[0]
-        for path in (INT8_MODEL, rebuilt)
+        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, blob)[0] for path in (INT8_MODEL, rebuilt)
     ]
     assert np.abs(heatmaps[0] - heatmaps[1]).max() < 0.02

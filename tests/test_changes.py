@@ -17,7 +17,7 @@ def scene() -> np.ndarray:
 
 def view(picture: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """The 1920 x 1080 view of ``picture`` from a camera moved by ``dx``, ``dy`` pixels (content moves the other way)."""
-    return np.ascontiguousarray(picture[100 + dy:1180 + dy, 150 + dx:2070 + dx])
+    return np.ascontiguousarray(picture[100 + dy : 1180 + dy, 150 + dx : 2070 + dx])
 
 
 @pytest.mark.parametrize(("dx", "dy"), [(0, 0), (9, -6), (-14, 3)])

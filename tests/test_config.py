@@ -79,8 +79,32 @@ def test_the_command_line_builds_the_config_it_was_asked_for():
     parser = argparse.ArgumentParser()
     add_pipeline_arguments(parser, live=False)
     args = parser.parse_args(
-        ["-m", "pixelate", "-O", "cells=6", "--mask", "box", "--margin", "0.5", "-D", "threshold=0.3", "--detect-every", "2",
-         "--detection", "whole", "--max-gap", "0.5", "--extend", "0.2", "0.3", "--seed", "7", "--no-reid", "--keep-distance", "0.4"]
+        [
+            "-m",
+            "pixelate",
+            "-O",
+            "cells=6",
+            "--mask",
+            "box",
+            "--margin",
+            "0.5",
+            "-D",
+            "threshold=0.3",
+            "--detect-every",
+            "2",
+            "--detection",
+            "whole",
+            "--max-gap",
+            "0.5",
+            "--extend",
+            "0.2",
+            "0.3",
+            "--seed",
+            "7",
+            "--no-reid",
+            "--keep-distance",
+            "0.4",
+        ]
     )
     built = config_from_args(args, encoder=EncoderSettings(codec="ffv1"), strict=True)
     assert built == dataclasses.replace(CUSTOM, tracking=dataclasses.replace(CUSTOM.tracking, coast=TrackingConfig.coast))

@@ -95,7 +95,11 @@ def test_only_faces_found_in_the_original_are_scored():
     photo = np.ascontiguousarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB))
     face = tuple(float(v) for v in CenterFace(threshold=0.5).detect(photo).boxes[0])
     size = max(face[2] - face[0], face[3] - face[1])
-    corner = (0.0, 0.0, size, size) if face[0] > 1.5 * size or face[1] > 1.5 * size else (photo.shape[1] - size, photo.shape[0] - size, photo.shape[1], photo.shape[0])
+    corner = (
+        (0.0, 0.0, size, size)
+        if face[0] > 1.5 * size or face[1] > 1.5 * size
+        else (photo.shape[1] - size, photo.shape[0] - size, photo.shape[1], photo.shape[0])
+    )
     faces = [TrackedFace(1, 11, face, 0.9, "detected"), TrackedFace(2, 22, corner, 0.9, "detected")]
     blurred = cv2.GaussianBlur(photo, (0, 0), 8)
     for confirmed_only, keys, unconfirmed in ((True, [11], 1), (False, [11, 22], 0)):

@@ -164,8 +164,13 @@ def test_files_blurred_use_focused_detection_faces_aligned_or_live_the_whole_fra
 
 @pytest.mark.parametrize(
     ("live", "method", "options", "precision"),
-    [(False, "blur", [], "int8"), (True, "blur", [], "int8"), (False, "synthetic", [], "fp32"),
-     (True, "synthetic", [], "fp32"), (False, "synthetic", ["-D", "precision=int8"], "int8")],
+    [
+        (False, "blur", [], "int8"),
+        (True, "blur", [], "int8"),
+        (False, "synthetic", [], "fp32"),
+        (True, "synthetic", [], "fp32"),
+        (False, "synthetic", ["-D", "precision=int8"], "int8"),
+    ],
 )
 def test_methods_that_align_faces_get_the_full_precision_detector(live, method, options, precision):
     parser = argparse.ArgumentParser()
@@ -176,8 +181,7 @@ def test_methods_that_align_faces_get_the_full_precision_detector(live, method, 
 
 @pytest.mark.parametrize(
     ("live", "frame_size", "options", "threads"),
-    [(False, (1920, 1080), [], 2), (False, (1920, 1080), ["-D", "threads=1"], 1), (False, (960, 540), [], 2),
-     (True, (1920, 1080), [], 2)],
+    [(False, (1920, 1080), [], 2), (False, (1920, 1080), ["-D", "threads=1"], 1), (False, (960, 540), [], 2), (True, (1920, 1080), [], 2)],
 )
 def test_the_detector_gets_two_onnxruntime_threads_unless_told_otherwise(live, frame_size, options, threads, monkeypatch):
     """Two threads also for focused detection in a thread of its own on 2 cores: it searches every
@@ -199,8 +203,15 @@ def test_methods_that_ignore_identity_keys_skip_reidentification(method, embeds)
 
 @pytest.mark.parametrize(
     ("size", "focused", "every"),
-    [((1920, 1080), True, 4), ((1280, 720), True, 4), ((1920, 1080), False, 4), ((960, 540), True, 1),
-     ((960, 366), False, 1), ((640, 360), True, 1), ((512, 512), True, 1)],
+    [
+        ((1920, 1080), True, 4),
+        ((1280, 720), True, 4),
+        ((1920, 1080), False, 4),
+        ((960, 540), True, 1),
+        ((960, 366), False, 1),
+        ((640, 360), True, 1),
+        ((512, 512), True, 1),
+    ],
 )
 def test_small_frames_are_searched_on_every_frame_by_default(size, focused, every):
     parser = argparse.ArgumentParser()
@@ -209,5 +220,7 @@ def test_small_frames_are_searched_on_every_frame_by_default(size, focused, ever
     anonymizer = build_anonymizer(config_from_args(parser.parse_args(options)), PluginHost(), 25.0, live=False, frame_size=size)
     assert anonymizer.detect_every == every
     assert anonymizer.tracker.settings.detect_every == every
-    explicit = build_anonymizer(config_from_args(parser.parse_args([*options, "--detect-every", "3"])), PluginHost(), 25.0, live=False, frame_size=size)
+    explicit = build_anonymizer(
+        config_from_args(parser.parse_args([*options, "--detect-every", "3"])), PluginHost(), 25.0, live=False, frame_size=size
+    )
     assert explicit.detect_every == 3

@@ -27,10 +27,11 @@ ANONFILTER_CONTRACT = "1.2"
 """
 
 
-
 def method_plugin(name: str, body: str) -> str:
     """A plugin module registering method ``name``, whose ``anonymize`` runs the one line ``body``."""
-    return HEADER + f"""
+    return (
+        HEADER
+        + f"""
 class Method:
     def anonymize(self, frame, faces, info):
         {body}
@@ -39,12 +40,15 @@ class Method:
 def register_methods(register):
     register(anonfilter.MethodSpec(name="{name}", create=Method, description="test method {name}"))
 """
+    )
 
 
 NOOP_BLUR = method_plugin("blur", "pass")  # takes the default's name, does nothing
 CONTESTED = method_plugin("shared", "for face in faces: frame[face.region.slices][face.alpha > 0] = 0")
 
-BLIND_CENTERFACE = HEADER + """
+BLIND_CENTERFACE = (
+    HEADER
+    + """
 class Blind:
     def detect(self, frame):
         return anonfilter.Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
@@ -53,8 +57,11 @@ class Blind:
 def register_detectors(register):
     register(anonfilter.DetectorSpec(name="centerface", create=Blind, description="finds nothing"))
 """
+)
 
-BROKEN_METHODS = HEADER + """
+BROKEN_METHODS = (
+    HEADER
+    + """
 class Copier:
     def anonymize(self, frame, faces, info):
         frame = frame.copy()
@@ -84,8 +91,11 @@ def register_methods(register):
     for name, create in (("copier", Copier), ("rebinder", Rebinder), ("skipper", Skipper), ("failing", Failing), ("painter", Painter)):
         register(anonfilter.MethodSpec(name=name, create=create, description="broken"))
 """
+)
 
-BROKEN_CREATE_AND_DETECT = HEADER + """
+BROKEN_CREATE_AND_DETECT = (
+    HEADER
+    + """
 class Crashing:
     def detect(self, frame):
         raise KeyError("model missing")
@@ -101,6 +111,7 @@ def register_methods(register):
 def register_detectors(register):
     register(anonfilter.DetectorSpec(name="crashing", create=Crashing, description="fails on every frame"))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +137,13 @@ def assert_no_face_leaks(source, output, reference) -> None:
     ],
 )
 def test_a_plugin_cannot_take_the_default_methods_name(
-    install_plugin, hamilton_cut, reference, tmp_path, capsys, entry_point, refusal  # noqa: F811
+    install_plugin,
+    hamilton_cut,
+    reference,
+    tmp_path,
+    capsys,
+    entry_point,
+    refusal,  # noqa: F811
 ):
     install_plugin("anonfilter-evil", NOOP_BLUR, entry_points=[entry_point])
     output = tmp_path / "out.mp4"
@@ -145,7 +162,12 @@ def test_a_plugin_cannot_take_the_default_detectors_name(install_plugin, hamilto
 
 @pytest.mark.parametrize("method", ["copier", "rebinder", "skipper", "painter"])
 def test_a_method_that_does_not_anonymize_in_place_has_its_frames_obscured_and_counted(
-    install_plugin, hamilton_cut, reference, tmp_path, capsys, method  # noqa: F811
+    install_plugin,
+    hamilton_cut,
+    reference,
+    tmp_path,
+    capsys,
+    method,  # noqa: F811
 ):
     install_plugin("anonfilter-broken", BROKEN_METHODS)
     output, report = tmp_path / "out.mp4", tmp_path / "run.json"
@@ -164,7 +186,11 @@ def test_a_method_that_does_not_anonymize_in_place_has_its_frames_obscured_and_c
 
 
 def test_strict_makes_obscured_frames_exit_1_after_writing_a_fail_closed_output(
-    install_plugin, hamilton_cut, reference, tmp_path, capsys  # noqa: F811
+    install_plugin,
+    hamilton_cut,
+    reference,
+    tmp_path,
+    capsys,  # noqa: F811
 ):
     install_plugin("anonfilter-broken", BROKEN_METHODS)
     output = tmp_path / "out.mp4"
@@ -174,9 +200,7 @@ def test_strict_makes_obscured_frames_exit_1_after_writing_a_fail_closed_output(
     assert_no_face_leaks(hamilton_cut, output, reference)
 
 
-@pytest.mark.parametrize(
-    "option", ["-Dthreshold=1.5", "-Dthreshold=1", "-Dthreshold=nan", "-Dupscale=0.01", "-Dresolution=8"]
-)
+@pytest.mark.parametrize("option", ["-Dthreshold=1.5", "-Dthreshold=1", "-Dthreshold=nan", "-Dupscale=0.01", "-Dresolution=8"])
 def test_detector_options_that_would_find_no_face_are_refused(hamilton_cut, tmp_path, capsys, option):  # noqa: F811
     output = tmp_path / "out.mp4"
     assert run("-i", str(hamilton_cut), "-o", str(output), option) == 2
@@ -188,9 +212,13 @@ def test_detector_options_that_would_find_no_face_are_refused(hamilton_cut, tmp_
 @pytest.mark.parametrize(
     "args, shown",
     [
-        (["--margin", "nan"], "--margin nan"), (["--margin", "inf"], "--margin inf"), (["--margin", "-1"], "--margin -1"),
-        (["--max-gap", "nan"], "--max-gap nan"), (["--extend", "0", "inf"], "--extend inf"),
-        (["--detect-every", "0"], "--detect-every 0"), (["--keep-distance", "2"], "--keep-distance 2"),
+        (["--margin", "nan"], "--margin nan"),
+        (["--margin", "inf"], "--margin inf"),
+        (["--margin", "-1"], "--margin -1"),
+        (["--max-gap", "nan"], "--max-gap nan"),
+        (["--extend", "0", "inf"], "--extend inf"),
+        (["--detect-every", "0"], "--detect-every 0"),
+        (["--keep-distance", "2"], "--keep-distance 2"),
     ],
 )
 def test_pipeline_options_out_of_range_are_one_line_errors(hamilton_cut, tmp_path, capsys, args, shown):  # noqa: F811
@@ -272,11 +300,15 @@ def test_a_long_video_with_no_face_found_gets_a_notice(tmp_path, capsys):
 
 
 def test_asking_for_a_name_of_a_plugin_whose_hook_failed_names_that_plugin(install_plugin, capsys):
-    install_plugin("anonfilter-halfway", HEADER + """
+    install_plugin(
+        "anonfilter-halfway",
+        HEADER
+        + """
 @anonfilter.hookimpl
 def register_methods(register):
     raise ImportError("needs torch")
-""")
+""",
+    )
     assert main(["-i", "missing.mp4", "-o", "out.mp4", "--method", "halfway"]) == 2
     first, last = capsys.readouterr().err.strip().splitlines()
     assert "plugin 'halfway' (anonfilter-halfway 1.0): register_methods failed: ImportError: needs torch" in first

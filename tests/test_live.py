@@ -148,7 +148,9 @@ def wait_for_out(bridge: Bridge, after_seq: int, timeout: float = 30) -> tuple[S
     out = np.empty((HEIGHT, WIDTH, 4), np.uint8)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stamp = bridge.latest(OUT, after_seq, lambda: out.__setitem__(slice(None), np.frombuffer(bridge.data(OUT), np.uint8).reshape(out.shape)))
+        stamp = bridge.latest(
+            OUT, after_seq, lambda: out.__setitem__(slice(None), np.frombuffer(bridge.data(OUT), np.uint8).reshape(out.shape))
+        )
         if stamp is not None:
             return stamp, out
         time.sleep(0.005)
@@ -238,10 +240,24 @@ def test_live_command_plays_a_file_as_a_camera(tmp_path: Path) -> None:
     clip = shared_path(CLIP)
     result = subprocess.run(
         [
-            sys.executable, "-m", "anonfilter.cli", "live", "--bridge", str(tmp_path / "b"), "--create", f"{WIDTH}x{HEIGHT}",
-            "--camera", str(clip), "--frames", "8", "--tracker", "none",
+            sys.executable,
+            "-m",
+            "anonfilter.cli",
+            "live",
+            "--bridge",
+            str(tmp_path / "b"),
+            "--create",
+            f"{WIDTH}x{HEIGHT}",
+            "--camera",
+            str(clip),
+            "--frames",
+            "8",
+            "--tracker",
+            "none",
         ],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "8 frames at 640x360, per-frame latency p50" in result.stderr
@@ -252,7 +268,9 @@ def test_failed_engine_start_is_reported_in_the_bridge(bridge: Bridge) -> None:
     """An engine that cannot start says why in the bridge header (the OBS script shows it)."""
     result = subprocess.run(
         [sys.executable, "-m", "anonfilter.cli", "live", "--bridge", bridge.path, "--method", "nope"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2
     assert bridge.get("engine_state") == FAILED and "unknown method 'nope'" in str(bridge.get("message"))
@@ -324,8 +342,16 @@ def idle_session(module: types.ModuleType, tmp_path: Path, max_delay_ms: int, de
     idle_engine = tmp_path / "engine"
     idle_engine.write_text("#!/bin/sh\nexec sleep 60\n")
     idle_engine.chmod(0o755)
-    config = {"mode": "camera", "camera": "0", "method": "blur", "keep": "", "command": str(idle_engine), "extra": "",
-              "max_delay_ms": max_delay_ms, "delay_s": delay_s}
+    config = {
+        "mode": "camera",
+        "camera": "0",
+        "method": "blur",
+        "keep": "",
+        "command": str(idle_engine),
+        "extra": "",
+        "max_delay_ms": max_delay_ms,
+        "delay_s": delay_s,
+    }
     return module.Session(config, "output", None, False)
 
 

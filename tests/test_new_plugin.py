@@ -31,7 +31,10 @@ def test_generated_project_installs_is_listed_and_passes_its_tests(tmp_path, nam
     assert f"  {kind} {name}:" in listing.stdout
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests")],
-        env=env, capture_output=True, text=True, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
 

@@ -139,7 +139,9 @@ def obs_control(obs_home: Path) -> Iterator[OBSControl]:
     read_end, write_end = os.pipe()
     xvfb = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pass_fds=[write_end],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     os.close(write_end)
     with os.fdopen(read_end) as display_pipe:
@@ -151,7 +153,10 @@ def obs_control(obs_home: Path) -> Iterator[OBSControl]:
     with open(log_path, "wb") as log:
         obs = subprocess.Popen(
             ["obs", "--multi", "--disable-missing-files-check", "--collection", "anonfilter_test", "--profile", "anonfilter_test"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=obs_home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=obs_home,
         )
     control = None
     try:
@@ -214,9 +219,7 @@ def test_status_reports_script_and_output(anonymizing: OBSControl) -> None:
 
 def test_obs_status_command(anonymizing: OBSControl) -> None:
     """`anonfilter obs status` prints the script's state and exits 0 when all is well."""
-    result = subprocess.run(
-        [sys.executable, "-m", "anonfilter.cli", "obs", "status"], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "anonfilter.cli", "obs", "status"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "script.output: anonymizing" in result.stdout and "output_in_program: True" in result.stdout
 
@@ -278,7 +281,9 @@ def assert_output_anonymized(anonymizing: OBSControl, stamped_clip: Path) -> Non
             assert face_ssim < SSIM_THRESHOLD, f"face at {(x0, y0, x1, y1)} in frame {counter} is not anonymized (SSIM {face_ssim:.2f})"
         unchanged = [s for s in detector.detect(shot).scores if s > 0.5]
         checked += 1
-        print(f"frame {counter}: background SSIM {background:.2f}, face SSIM {face_ssim:.2f}, confident faces found in output: {len(unchanged)}")
+        print(
+            f"frame {counter}: background SSIM {background:.2f}, face SSIM {face_ssim:.2f}, confident faces found in output: {len(unchanged)}"
+        )
         if checked == 3:
             break
     assert checked >= 2, "could not read the frame counter from the output"
@@ -318,9 +323,14 @@ def measure_added_delay(control: OBSControl, outputs: int = 10, seconds: float =
     assert len(first_seen) >= 3, "could not read the counters of the compare scene"
     delays = np.array(list(first_seen.values()))
     return {
-        "outputs": len(delays), "median": float(np.median(delays)), "min": int(delays.min()), "max": int(delays.max()),
-        "sampling": float(np.median(intervals[1:])) * FPS, "engine_ms": float(np.median(latencies)),
-        "inside_ms": float(np.median(inside)), "render_fps": float(np.median(render_fps)),
+        "outputs": len(delays),
+        "median": float(np.median(delays)),
+        "min": int(delays.min()),
+        "max": int(delays.max()),
+        "sampling": float(np.median(intervals[1:])) * FPS,
+        "engine_ms": float(np.median(latencies)),
+        "inside_ms": float(np.median(inside)),
+        "render_fps": float(np.median(render_fps)),
     }
 
 

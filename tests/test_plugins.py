@@ -140,7 +140,10 @@ def test_a_name_two_other_distributions_register_is_used_by_neither():
     host = PluginHost(load_entry_points=False)
     host.register(make_named_method_plugin("shared"), "one", "anonfilter-one", "1.0")
     host.register(make_named_method_plugin("shared"), "two", "anonfilter-two", "2.0")
-    with pytest.raises(AnonfilterError, match=r"method 'shared' is registered by plugin 'one' \(anonfilter-one 1.0\) and plugin 'two' \(anonfilter-two 2.0\)"):
+    with pytest.raises(
+        AnonfilterError,
+        match=r"method 'shared' is registered by plugin 'one' \(anonfilter-one 1.0\) and plugin 'two' \(anonfilter-two 2.0\)",
+    ):
         host.create_method("shared")
 
 

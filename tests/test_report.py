@@ -28,8 +28,12 @@ def test_report_summarises_tracks_and_writes_json_and_html(tmp_path):
     assert track1["frames"] == {"detected": 3, "filled": 2} and track1["min_score"] == 0.3
     assert track2["kept"] and not track1["kept"]
     assert data["summary"] == {
-        "frames": 6, "frames_with_faces": 5, "tracks": 2, "kept_tracks": 1,
-        "filled_face_frames": 2, "low_confidence_detections": 1,
+        "frames": 6,
+        "frames_with_faces": 5,
+        "tracks": 2,
+        "kept_tracks": 1,
+        "filled_face_frames": 2,
+        "low_confidence_detections": 1,
     }
     assert data["low_confidence"] == [{"frame": 4, "time": 0.16, "track_id": 1, "score": 0.3}]
     text = page.read_text()

@@ -49,9 +49,7 @@ def mask_tensor(size: int = 64) -> torch.Tensor:
     return torch.from_numpy(canonical_mask(size).copy())[None, None]
 
 
-def train_loop(
-    name: str, model: nn.Module, step: Callable[[int], torch.Tensor], minutes: float, max_steps: int, lr: float
-) -> None:
+def train_loop(name: str, model: nn.Module, step: Callable[[int], torch.Tensor], minutes: float, max_steps: int, lr: float) -> None:
     """Adam on ``step(i)`` (which returns the loss) until ``max_steps`` or ``minutes`` have passed."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     start = time.time()
@@ -83,7 +81,14 @@ def export_onnx(
     axes = {name: {0: "batch"} for name in names + [output]}
     with torch.no_grad():
         torch.onnx.export(
-            model, example, str(path), input_names=names, output_names=[output], dynamic_axes=axes, opset_version=17, dynamo=False,
+            model,
+            example,
+            str(path),
+            input_names=names,
+            output_names=[output],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
             do_constant_folding=fold_constants,
         )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -56,7 +56,7 @@ def appearance_condition(face: torch.Tensor) -> torch.Tensor:
 
 def structure(face: torch.Tensor) -> torch.Tensor:
     """Pose and shading without the person: normalised luminance in ``STRUCTURE_CELLS`` cells (N,1,8,8)."""
-    luminance = (0.299 * face[:, 0:1] + 0.587 * face[:, 1:2] + 0.114 * face[:, 2:3])
+    luminance = 0.299 * face[:, 0:1] + 0.587 * face[:, 1:2] + 0.114 * face[:, 2:3]
     cells = F.adaptive_avg_pool2d(luminance, STRUCTURE_CELLS)
     mean = cells.mean(dim=(2, 3), keepdim=True)
     spread = cells.std(dim=(2, 3), keepdim=True) + 0.02
@@ -195,7 +195,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/anonfilter-train-cache"))
     parser.add_argument("--steps", type=int, default=3000, help="AnonymizationNet steps")
     parser.add_argument("--harmonization-steps", type=int, default=800)
-    parser.add_argument("--minutes", type=float, default=22.0, help="time limit of AnonymizationNet (a shared machine may not reach --steps)")
+    parser.add_argument(
+        "--minutes", type=float, default=22.0, help="time limit of AnonymizationNet (a shared machine may not reach --steps)"
+    )
     parser.add_argument("--harmonization-minutes", type=float, default=6.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -236,8 +238,12 @@ def main() -> None:
         return sharp_l1(harmonization(relight(faces, rng), appearance_condition(faces), mask), faces, mask)
 
     train_loop(
-        "harmonization", harmonization, counted("harmonization", harmonization_step), args.harmonization_minutes,
-        args.harmonization_steps, 2e-3,
+        "harmonization",
+        harmonization,
+        counted("harmonization", harmonization_step),
+        args.harmonization_minutes,
+        args.harmonization_steps,
+        2e-3,
     )
 
     args.out.mkdir(parents=True, exist_ok=True)

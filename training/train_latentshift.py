@@ -106,7 +106,11 @@ class Smoothener(nn.Module):
     def __init__(self, width: int = 16) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv(3, width, 2), conv(width, width), nn.Upsample(scale_factor=2, mode="nearest"), conv(width, width), nn.Conv2d(width, 3, 3, 1, 1)
+            conv(3, width, 2),
+            conv(width, width),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            conv(width, width),
+            nn.Conv2d(width, 3, 3, 1, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -213,7 +217,10 @@ def main() -> None:
     autoencoder = AutoEncoder(mean, basis, spread, args.hidden)
     coefficients = torch.cat([encode_all(autoencoder, faces), encode_all(autoencoder, faces[:, :, ::-1])])
     weight = spread**2 / (spread**2).sum()  # whitened-space error weighted back to image-space squared error
-    print(f"PCA done after {time.time() - started:.0f}s: {args.components} components keep {float((spread**2).sum()):.1f} variance", flush=True)
+    print(
+        f"PCA done after {time.time() - started:.0f}s: {args.components} components keep {float((spread**2).sum()):.1f} variance",
+        flush=True,
+    )
 
     def autoencoder_step(_: int) -> torch.Tensor:
         batch = coefficients[torch.from_numpy(rng.integers(0, len(coefficients), 256))]

@@ -35,19 +35,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="the original video")
     parser.add_argument("output", metavar="OUT", help="the anonymized video to check")
     parser.add_argument(
-        "--ssim", type=float, default=SSIM_THRESHOLD,
+        "--ssim",
+        type=float,
+        default=SSIM_THRESHOLD,
         help=f"similarity from which a face counts as unchanged (default: {SSIM_THRESHOLD}; see docs/benchmark.md)",
     )
     parser.add_argument(
-        "-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE",
+        "-D",
+        "--detector-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help=f"option for the reference detector, {REFERENCE_DETECTOR} at full precision and full size (repeatable; "
         f"default threshold={REFERENCE_THRESHOLD}; tiles=N with N >= 2 also searches N x N tiles, for small faces, slower; "
         f"see `anonfilter plugins`)",
     )
     parser.add_argument("--every", type=int, default=1, help="check every N-th frame only (default: every frame)")
-    parser.add_argument("--embedding", action="store_true", help="add a dlib face-recognition distance to each leak (below 0.6: same person)")
     parser.add_argument(
-        "--report", type=Path, metavar="RUN.json",
+        "--embedding", action="store_true", help="add a dlib face-recognition distance to each leak (below 0.6: same person)"
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="RUN.json",
         help="the --report of the run that wrote OUT: also say what its detection schedule guaranteed "
         "(smallest face searched for, longest a new face went unsearched)",
     )
@@ -85,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     """Audit OUT against IN; exit 0 when nothing leaks, 1 when something does."""
     guarantee = run_guarantee(args.report) if args.report is not None else None
     settings = AuditSettings(
-        ssim_threshold=args.ssim, every=max(1, args.every), embedding=args.embedding, detector_options=tuple(args.detector_option),
+        ssim_threshold=args.ssim,
+        every=max(1, args.every),
+        embedding=args.embedding,
+        detector_options=tuple(args.detector_option),
     )
     bar = tqdm(unit="frame", desc="checking", disable=args.quiet or not sys.stderr.isatty(), leave=False)
     with bar:

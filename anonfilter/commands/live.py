@@ -48,23 +48,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     live = parser.add_argument_group("live input and output")
     live.add_argument("--bridge", required=True, metavar="PATH", help="bridge file shared with the OBS script")
     live.add_argument(
-        "--create", type=frame_size, metavar="WxH",
+        "--create",
+        type=frame_size,
+        metavar="WxH",
         help="create the bridge file for this frame size (normally the OBS script creates it)",
     )
     live.add_argument(
-        "--camera", metavar="DEVICE",
+        "--camera",
+        metavar="DEVICE",
         help="open this camera (number or device path) or video file (played in real time, looping) "
         "instead of taking frames from the OBS script",
     )
     live.add_argument("--fps", type=float, default=30.0, help="frame rate of frames from the OBS script (default: 30)")
     live.add_argument("--frames", type=int, metavar="N", help="stop after N frames and print the latency figures")
     live.add_argument(
-        "--record", type=Path, metavar="OUT",
+        "--record",
+        type=Path,
+        metavar="OUT",
         help="also write every frame the engine shows, in order, into this video file (to audit a live run)",
     )
     live.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
     live.add_argument(
-        "--delay", type=float, default=Config.delay, metavar="SECONDS",
+        "--delay",
+        type=float,
+        default=Config.delay,
+        metavar="SECONDS",
         help="hold frames this long and use the file pipeline's lookahead, so that a face is covered from its first "
         f"frame even when the detector finds it later (default: 0, no delay; 1-2 s gives the protection of a file"
         f"{range_of('delay')})",

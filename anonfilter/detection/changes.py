@@ -85,8 +85,12 @@ def aligned_merged(rects: list[Rect]) -> list[Rect]:
         for i, a in enumerate(rects):
             for j in range(i + 1, len(rects)):
                 b = rects[j]
-                if (a[0], a[2]) == (b[0], b[2]) and (a[3] == b[1] or b[3] == a[1]) or \
-                        (a[1], a[3]) == (b[1], b[3]) and (a[2] == b[0] or b[2] == a[0]):
+                if (
+                    (a[0], a[2]) == (b[0], b[2])
+                    and (a[3] == b[1] or b[3] == a[1])
+                    or (a[1], a[3]) == (b[1], b[3])
+                    and (a[2] == b[0] or b[2] == a[0])
+                ):
                     rects[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
                     del rects[j]
                     merged = True
@@ -180,10 +184,14 @@ class ChangeMap:
             if area >= SPARSE * w * h:
                 rects.append((x, y, x + w, y + h))
             else:  # an L or a frame of strips (a moving camera's new edges): split it
-                rects += covering_rects(labels[y:y + h, x:x + w] == label, x, y)
+                rects += covering_rects(labels[y : y + h, x : x + w] == label, x, y)
         return [
-            (max(0, math.floor(x0 / self._scale)), max(0, math.floor(y0 / self._scale)),
-             min(width, math.ceil(x1 / self._scale)), min(height, math.ceil(y1 / self._scale)))
+            (
+                max(0, math.floor(x0 / self._scale)),
+                max(0, math.floor(y0 / self._scale)),
+                min(width, math.ceil(x1 / self._scale)),
+                min(height, math.ceil(y1 / self._scale)),
+            )
             for x0, y0, x1, y1 in rects
         ]
 

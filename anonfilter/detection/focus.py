@@ -190,8 +190,9 @@ class FocusedDetection:
         found = merge(parts)
         if len(found) and len(expected):  # a face another pass found needs no crop
             expected = np.asarray(expected)[iou_matrix(np.asarray(expected, np.float64), found.boxes).max(axis=1) < SEEN_IOU]
-        crops = [detect_in_region(self.detector.detect, frame, region, scale) for region, scale in
-                 self._crops(expected, geometry, width, height)]
+        crops = [
+            detect_in_region(self.detector.detect, frame, region, scale) for region, scale in self._crops(expected, geometry, width, height)
+        ]
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
 
@@ -221,8 +222,10 @@ class FocusedDetection:
             side = max(CROP_CONTEXT * size, MIN_CROP / geometry.native_scale)
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             region = (
-                max(0, int(cx - side / 2)), max(0, int(cy - side / 2)),
-                min(width, int(math.ceil(cx + side / 2))), min(height, int(math.ceil(cy + side / 2))),
+                max(0, int(cx - side / 2)),
+                max(0, int(cy - side / 2)),
+                min(width, int(math.ceil(cx + side / 2))),
+                min(height, int(math.ceil(cy + side / 2))),
             )
             if region[2] - region[0] >= 8 and region[3] - region[1] >= 8:
                 crops.append((region, min(geometry.native_scale, CROP_FACE / size)))

@@ -22,7 +22,6 @@ CUT_MARGIN = 2.0
 """A box this close (pixels, in the crop) to an inner crop edge counts as cut by it."""
 
 
-
 def merge(parts: list[Detections], iou_threshold: float = NMS_IOU) -> Detections:
     """One set of detections from several passes over the same frame (NMS across them).
 

@@ -80,9 +80,7 @@ def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def alignment_matrix(
-    box: tuple[float, float, float, float], landmarks: Optional[np.ndarray] = None, size: int = CROP_SIZE
-) -> np.ndarray:
+def alignment_matrix(box: tuple[float, float, float, float], landmarks: Optional[np.ndarray] = None, size: int = CROP_SIZE) -> np.ndarray:
     """The 2x3 similarity transform from frame coordinates to the canonical ``size`` x ``size`` crop.
 
     Uses the five landmarks when they are usable, otherwise maps the box onto :data:`TEMPLATE_BOX`
@@ -95,9 +93,7 @@ def alignment_matrix(
     tx0, ty0, tx1, ty1 = (value * factor for value in TEMPLATE_BOX)
     scale = min((tx1 - tx0) / max(x1 - x0, 1e-3), (ty1 - ty0) / max(y1 - y0, 1e-3))
     center_x, center_y = (x0 + x1) / 2, (y0 + y1) / 2
-    return np.array(
-        [[scale, 0.0, (tx0 + tx1) / 2 - scale * center_x], [0.0, scale, (ty0 + ty1) / 2 - scale * center_y]]
-    )
+    return np.array([[scale, 0.0, (tx0 + tx1) / 2 - scale * center_x], [0.0, scale, (ty0 + ty1) / 2 - scale * center_y]])
 
 
 def shift_matrix(matrix: np.ndarray, dx: float, dy: float) -> np.ndarray:

@@ -52,13 +52,20 @@ DEFAULT_SURROUND_BLUR = 0.05
 COMMON_OPTIONS = (
     Option("min_size", float, DEFAULT_MIN_SIZE, "faces smaller than this many pixels get a strong blur instead", minimum=0, maximum=4096),
     Option(
-        "fallback_strength", float, DEFAULT_FALLBACK_STRENGTH, "blur sigma for those small faces, as a fraction of the face size",
-        minimum=0.05, maximum=1.0,
+        "fallback_strength",
+        float,
+        DEFAULT_FALLBACK_STRENGTH,
+        "blur sigma for those small faces, as a fraction of the face size",
+        minimum=0.05,
+        maximum=1.0,
     ),
     Option(
-        "surround_blur", float, DEFAULT_SURROUND_BLUR,
+        "surround_blur",
+        float,
+        DEFAULT_SURROUND_BLUR,
         "blur sigma of the mask around the new face (hair, ears), as a fraction of the face size; 0 keeps it",
-        minimum=0, maximum=1.0,
+        minimum=0,
+        maximum=1.0,
     ),
 )
 """The options every learned method accepts; add them to the method's :class:`~anonfilter.hookspecs.MethodSpec`."""

@@ -43,9 +43,7 @@ def photo_face_box(photo: Frame, path: str) -> tuple[float, float, float, float]
 
     border = int(PHOTO_BORDER * max(photo.shape[:2]))
     padded = cv2.copyMakeBorder(photo, border, border, border, border, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    detector = CenterFace(
-        threshold=PHOTO_FACE_SCORE, resolution=min(PHOTO_RESOLUTION, max(padded.shape[:2])), precision="fp32"
-    )
+    detector = CenterFace(threshold=PHOTO_FACE_SCORE, resolution=min(PHOTO_RESOLUTION, max(padded.shape[:2])), precision="fp32")
     detections = detector.detect(padded)
     if len(detections) == 0:
         raise AnonfilterError(f"no face found in keep photo {path}")

@@ -135,9 +135,7 @@ class LiveEngine:
         info = FrameInfo(index, captured.capture_ns / 1e9, self.bridge.width, self.bridge.height, live=True)
         for frame, done, _ in self.anonymizer.push(captured.frame, info):
             stamp = self._stamps.pop(done.index)
-            self.bridge.publish(
-                OUT, stamp.index, stamp.capture_ns, lambda: cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA, dst=self._out)
-            )
+            self.bridge.publish(OUT, stamp.index, stamp.capture_ns, lambda: cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA, dst=self._out))
             self.output_delays_ms.append((time.monotonic_ns() - stamp.capture_ns) / 1e6)
             if self.recorder is not None:
                 self.recorder.write(frame, stamp.index)

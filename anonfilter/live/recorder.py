@@ -33,8 +33,9 @@ TIME_BASE = Fraction(1, 1000)
 class LiveRecorder:
     """Encodes the engine's published frames into a video file."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, overwrite: bool = False,
-                 encoder: EncoderSettings = EncoderSettings()) -> None:
+    def __init__(
+        self, path: Path, width: int, height: int, fps: float, overwrite: bool = False, encoder: EncoderSettings = EncoderSettings()
+    ) -> None:
         if path.is_dir():
             raise AnonfilterError(f"--record is a folder: {path}")
         if path.exists() and not overwrite:

@@ -287,7 +287,9 @@ class TemporalTracker:
 
     # -- output --------------------------------------------------------------------------------
 
-    def _face(self, track: Track, index: int, box: np.ndarray, score: float, status: FaceStatus, landmarks: Optional[np.ndarray]) -> TrackedFace:
+    def _face(
+        self, track: Track, index: int, box: np.ndarray, score: float, status: FaceStatus, landmarks: Optional[np.ndarray]
+    ) -> TrackedFace:
         """The face of ``track`` at ``index``, its box limited in how fast it shrinks."""
         if track.last_output is not None and track.last_output[0] == index - 1:
             previous = track.last_output[1]
@@ -313,7 +315,7 @@ class TemporalTracker:
         if hit is not None:
             return self._face(track, index, hit.box, hit.score, FaceStatus.DETECTED, hit.landmarks)
         last = track.hits[track.last_hit]
-        size = (last.box[2:] - last.box[:2])
+        size = last.box[2:] - last.box[:2]
         predicted = np.asarray(track.kalman.box)
         center = box_center(predicted)
         half = np.clip(predicted[2:] - predicted[:2], size, 1.5 * size) / 2

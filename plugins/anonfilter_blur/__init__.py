@@ -32,8 +32,8 @@ def register_methods(register):
             uses_landmarks=False,
             create=Blur,
             description="Gaussian blur, stronger for larger faces (the default)",
-            options=[anonfilter.Option(
-                    "strength", float, 0.125, "blur sigma as a fraction of the face size", minimum=MIN_STRENGTH, maximum=1.0
-                )],
+            options=[
+                anonfilter.Option("strength", float, 0.125, "blur sigma as a fraction of the face size", minimum=MIN_STRENGTH, maximum=1.0)
+            ],
         )
     )

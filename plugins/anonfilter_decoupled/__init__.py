@@ -54,8 +54,12 @@ class Decoupled(LearnedFaceMethod):
 
 OPTIONS = (
     anonfilter.Option(
-        "spread", float, DEFAULT_SPREAD, "how far control identities lie from the average face (1: as far as real people)",
-        above=0.0, maximum=10.0,
+        "spread",
+        float,
+        DEFAULT_SPREAD,
+        "how far control identities lie from the average face (1: as far as real people)",
+        above=0.0,
+        maximum=10.0,
     ),
 ) + COMMON_OPTIONS
 

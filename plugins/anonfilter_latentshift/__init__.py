@@ -64,9 +64,9 @@ class LatentShift(LearnedFaceMethod):
         return from_output(output)
 
 
-OPTIONS = (anonfilter.Option(
-        "strength", float, DEFAULT_STRENGTH, "how far the latent code moves toward the target", minimum=0.0, maximum=1.0
-    ),) + COMMON_OPTIONS
+OPTIONS = (
+    anonfilter.Option("strength", float, DEFAULT_STRENGTH, "how far the latent code moves toward the target", minimum=0.0, maximum=1.0),
+) + COMMON_OPTIONS
 
 
 @anonfilter.hookimpl

@@ -22,9 +22,7 @@ class Pixelate(anonfilter.PerFaceMethod):
         """A mosaic of the crop; INTER_AREA makes each cell the mean of its pixels."""
         height, width = crop.shape[:2]
         cell = max(MIN_CELL, face.size / self.cells)
-        small = cv2.resize(
-            crop, (max(1, round(width / cell)), max(1, round(height / cell))), interpolation=cv2.INTER_AREA
-        )
+        small = cv2.resize(crop, (max(1, round(width / cell)), max(1, round(height / cell))), interpolation=cv2.INTER_AREA)
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
@@ -38,6 +36,8 @@ def register_methods(register):
             uses_landmarks=False,
             create=Pixelate,
             description="mosaic of cell means, about 8 cells across a face",
-            options=[anonfilter.Option("cells", int, 8, "cells across a face (more would leave faces recognisable)", minimum=2, maximum=10)],
+            options=[
+                anonfilter.Option("cells", int, 8, "cells across a face (more would leave faces recognisable)", minimum=2, maximum=10)
+            ],
         )
     )
