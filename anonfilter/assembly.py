@@ -14,7 +14,7 @@ from typing import Optional
 from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError
 from anonfilter.identity.embedder import FaceEmbedder
-from anonfilter.identity.keeplist import KeepList
+from anonfilter.identity.keeplist import KeepList, PhotoDetector, photo_detector_options
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
 from anonfilter.identity.worker import EmbeddingWorker
@@ -35,6 +35,8 @@ told otherwise (``-D resolution=...``): about 2.5 times faster than full 720p. I
 about :data:`~anonfilter.detection.guarantee.DETECTOR_SMALLEST_FACE` pixels as it sees them, so
 at 1080p from about 48 px (:func:`anonfilter.live.engine.protection`; measured with
 bench/live_coverage.py, see docs/obs.md). With a delay the detector runs as it does for files."""
+PHOTO_DETECTOR = "centerface"
+"""The detector plugin that finds the face in a keep photo (:func:`photo_detector`)."""
 
 
 def build_anonymizer(
@@ -68,7 +70,7 @@ def build_anonymizer(
     detector = host.create_detector(config.detection.detector, detector_options)
     anonymizer = Anonymizer(
         detector,
-        build_tracker(config, fps, live=live, identities_matter=method_spec.uses_identity, detect_every=detect_every),
+        build_tracker(config, fps, live=live, identities_matter=method_spec.uses_identity, detect_every=detect_every, host=host),
         method,
         config.method,
         config.mask,
@@ -80,11 +82,19 @@ def build_anonymizer(
     return anonymizer
 
 
-def build_tracker(config: Config, fps: float, live: bool, identities_matter: bool = True, detect_every: int = 1) -> Tracker:
+def build_tracker(
+    config: Config,
+    fps: float,
+    live: bool,
+    identities_matter: bool = True,
+    detect_every: int = 1,
+    host: Optional[PluginHost] = None,
+) -> Tracker:
     """The tracker ``config`` asks for, for a stream at ``fps`` frames per second.
 
     ``identities_matter`` False (the method ignores identity keys) turns re-identification off
-    as ``--no-reid`` does; ``detect_every`` is how often the pipeline runs the detector.
+    as ``--no-reid`` does; ``detect_every`` is how often the pipeline runs the detector; ``host``
+    makes the keep photos' detector (:func:`photo_detector`; a new host when None).
     Raises :class:`AnonfilterError` for a keep photo that cannot be used (one line).
     """
     tracking, identity = config.tracking, config.identity
@@ -100,7 +110,9 @@ def build_tracker(config: Config, fps: float, live: bool, identities_matter: boo
         coast=tracking.coast,  # live
     )
     embedder = FaceEmbedder() if (identity.reid and identities_matter) or identity.keep else None
-    keep_list = KeepList.from_photos(list(identity.keep), embedder) if identity.keep and embedder is not None else KeepList()
+    keep_list = KeepList()
+    if identity.keep and embedder is not None:
+        keep_list = KeepList.from_photos(list(identity.keep), embedder, photo_detector(host or PluginHost()))
     identities = Identities(
         IdentityKeys(identity.seed),
         embedder,
@@ -110,6 +122,11 @@ def build_tracker(config: Config, fps: float, live: bool, identities_matter: boo
     )
     worker = EmbeddingWorker() if live and embedder is not None else None  # live frames never wait for dlib
     return TemporalTracker(settings, identities, live=live, worker=worker)
+
+
+def photo_detector(host: PluginHost) -> PhotoDetector:
+    """The keep photos' detector from ``host``: :data:`PHOTO_DETECTOR` with :func:`photo_detector_options`."""
+    return lambda resolution: host.create_detector(PHOTO_DETECTOR, photo_detector_options(resolution))
 
 
 def delayed(config: Config, fps: float, frame_size: Optional[tuple[int, int]]) -> Config:

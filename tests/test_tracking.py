@@ -234,7 +234,7 @@ def test_memory_stays_flat_on_a_long_track():
     tracker_ = tracker()
     for index in range(2000):
         tracker_.push(index, FRAME, detections(moving_face(index % 100, speed=1.0)))
-    (track,) = tracker_._active
+    (track,) = tracker_._tracks.active
     assert len(track.hits) <= TrackerSettings().lookahead + 2
 
 

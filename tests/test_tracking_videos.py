@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from anonfilter.assembly import photo_detector
 from anonfilter.detection.centerface import CenterFace
 from anonfilter.errors import AnonfilterError
 from anonfilter.identity.embedder import FaceEmbedder
@@ -197,7 +198,7 @@ def test_keep_list_keeps_only_that_person(tmp_path):
     first = found[0]
     person = int(np.argmax((first.boxes[:, 2] - first.boxes[:, 0]) * (first.scores >= 0.5)))
     photo = keep_photo(tmp_path, frames[0], first.boxes[person])
-    keep = KeepList.from_photos([photo], embedder())
+    keep = KeepList.from_photos([photo], embedder(), photo_detector(PluginHost()))
     out = track(frames, found, keep=keep)
     kept_tracks = {face.track_id for faces in out.values() for face in faces if face.keep}
     assert len(kept_tracks) == 1
@@ -213,13 +214,13 @@ def test_keep_photo_must_show_exactly_one_face(tmp_path):
     crowd = tmp_path / "group.png"
     cv2.imwrite(str(crowd), np.ascontiguousarray(frames[0][:, :, ::-1]))
     with pytest.raises(AnonfilterError, match="faces found in keep photo"):
-        KeepList.from_photos([str(crowd)], embedder())
+        KeepList.from_photos([str(crowd)], embedder(), photo_detector(PluginHost()))
     blank = tmp_path / "wall.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
     with pytest.raises(AnonfilterError, match="no face found"):
-        KeepList.from_photos([str(blank)], embedder())
+        KeepList.from_photos([str(blank)], embedder(), photo_detector(PluginHost()))
     with pytest.raises(AnonfilterError, match="not found"):
-        KeepList.from_photos([str(tmp_path / "missing.jpg")], embedder())
+        KeepList.from_photos([str(tmp_path / "missing.jpg")], embedder(), photo_detector(PluginHost()))
 
 
 def test_crowd_every_frame_returned_in_order_and_covered():

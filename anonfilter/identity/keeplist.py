@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from anonfilter.errors import AnonfilterError
+from anonfilter.hookspecs import Detector
 from anonfilter.identity.embedder import FaceEmbedder, distance
 from anonfilter.types import Frame
 
@@ -20,6 +21,15 @@ PHOTO_BORDER = 0.25
 """Border added around a keep photo before detection, as a fraction of its longer side."""
 BACKGROUND_FACE_RATIO = 0.25
 """Faces smaller than this fraction of the largest face in a photo are ignored (background)."""
+
+PhotoDetector = Callable[[int], Detector]
+"""Makes the detector for one keep photo, given the resolution to detect it at; whoever builds the
+keep list gets it from the plugin host with :func:`photo_detector_options`."""
+
+
+def photo_detector_options(resolution: int) -> list[str]:
+    """The detector options for a keep photo detected at ``resolution``: full precision, :data:`PHOTO_FACE_SCORE`."""
+    return [f"threshold={PHOTO_FACE_SCORE!r}", f"resolution={resolution}", "precision=fp32"]
 
 
 def load_photo(path: str) -> Frame:
@@ -32,18 +42,17 @@ def load_photo(path: str) -> Frame:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def photo_face_box(photo: Frame, path: str) -> tuple[float, float, float, float]:
+def photo_face_box(photo: Frame, path: str, detector_for: PhotoDetector) -> tuple[float, float, float, float]:
     """The box of the one face in a keep photo; error when there is none or more than one.
 
     The photo gets a grey border (CenterFace misses faces that fill the whole image) and is
     detected at most at :data:`PHOTO_RESOLUTION`, never enlarged (a small crop blown up scores low).
     A few photos need no speed: the full-precision model finds their faces.
+    ``detector_for`` makes the detector for the resolution (:data:`PhotoDetector`).
     """
-    from anonfilter.detection.centerface import CenterFace  # only when there are photos
-
     border = int(PHOTO_BORDER * max(photo.shape[:2]))
     padded = cv2.copyMakeBorder(photo, border, border, border, border, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    detector = CenterFace(threshold=PHOTO_FACE_SCORE, resolution=min(PHOTO_RESOLUTION, max(padded.shape[:2])), precision="fp32")
+    detector = detector_for(min(PHOTO_RESOLUTION, max(padded.shape[:2])))
     detections = detector.detect(padded)
     if len(detections) == 0:
         raise AnonfilterError(f"no face found in keep photo {path}")
@@ -61,12 +70,12 @@ class KeepList:
         self.embeddings = np.array(list(embeddings), np.float32).reshape(-1, 128)
 
     @classmethod
-    def from_photos(cls, paths: Sequence[str], embedder: FaceEmbedder) -> "KeepList":
-        """One embedding per photo (each must show exactly one face)."""
+    def from_photos(cls, paths: Sequence[str], embedder: FaceEmbedder, detector_for: PhotoDetector) -> "KeepList":
+        """One embedding per photo (each must show exactly one face, found by a ``detector_for`` detector)."""
         embeddings = []
         for path in paths:
             photo = load_photo(path)
-            embedding = embedder.embed(photo, photo_face_box(photo, path))
+            embedding = embedder.embed(photo, photo_face_box(photo, path, detector_for))
             if embedding is None:
                 raise AnonfilterError(f"no usable face in keep photo {path}")
             embeddings.append(embedding)
