@@ -31,7 +31,8 @@ from anonfilter.errors import AnonfilterError
 from anonfilter.hookspecs import Detector
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections, Frame
-from ffmpeg_bridge.source import ffmpeg_location, upright_frames
+from ffmpeg_bridge.reading import upright_frames
+from ffmpeg_bridge.source import ffmpeg_location
 
 SSIM_THRESHOLD = 0.85
 """A face whose :func:`face_similarity` is at least this is still structurally the same."""

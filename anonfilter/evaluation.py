@@ -42,8 +42,8 @@ from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import AnonymizedFrame, Detections, FaceStatus, Frame, FrameInfo
-from ffmpeg_bridge.reading import probe
-from ffmpeg_bridge.source import open_input, upright_frames
+from ffmpeg_bridge.reading import probe, upright_frames
+from ffmpeg_bridge.source import open_input
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FACENESS_IOU = 0.3
