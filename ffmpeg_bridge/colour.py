@@ -121,8 +121,8 @@ class I420Converter:
         pages for arrays from 4 MiB, such as a 1080p RGB frame), and on a virtual machine the
         host may have to back it first. Reusing these arrays and this frame, and copying the
         planes directly (PyAV's ``to_ndarray`` and ``from_ndarray`` make an extra copy each
-        way), took the 1080p facenet clip's run from about 159,000 page faults to 128,000 and
-        its CPU time by 3% (median of 8 alternating rounds). What is left is mostly the first
+        way), cuts page faults and CPU time (figures: docs/benchmark.md, "Why the defaults are
+        what they are"). What is left is mostly the first
         use of the arrays: about 42 frames are in flight at once (queues, the tracker's
         lookahead)."""
 
