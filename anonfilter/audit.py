@@ -10,10 +10,9 @@ each leak also gets a dlib face-recognition distance between input and output (b
 same person).
 
 Plain SSIM on the crop cannot tell a blurred face from an unchanged one when the input face is
-dark or out of focus (its small contrast is swamped by SSIM's stabilising constants): measured on
-the hamilton clip, 47% of faces under the default blur scored >= 0.85. Scaling to a fixed face
-size and normalising the contrast fixes that; the threshold was picked from these measurements
-(docs/benchmark.md has the table).
+dark or out of focus (its small contrast is swamped by SSIM's stabilising constants). Scaling to
+a fixed face size and normalising the contrast fixes that; the threshold was picked from
+measurements (docs/benchmark.md has the figures and the table).
 """
 
 from __future__ import annotations

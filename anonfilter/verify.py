@@ -51,8 +51,7 @@ STRUCTURE_LEVELS = 4
 """A sample point is structured (shows something) when it differs from its grid neighbours' mean by more than this."""
 MIN_STRUCTURED_POINTS = 4
 """A face with fewer structured points than this is flat: it shows nothing to recognise, and a
-blur or a pixelation leaves much of it as it was (a track's mask over a near-uniform corner of the
-hamilton clip had 30-48% of all its points changed by pixelate, 50% by blur)."""
+blur or a pixelation leaves much of it as it was (figures: docs/benchmark.md, "Why the defaults are what they are")."""
 
 
 @dataclass(frozen=True)
