@@ -11,8 +11,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 # anonfilter's matrix work is tiny (Kalman filters, box arithmetic), while decoding, detection and
-# encoding keep every core busy: OpenBLAS worker threads would only spin (measured: about 2% of
-# the CPU time of a 1080p transcode). Set before NumPy loads OpenBLAS; a user's setting wins.
+# encoding keep every core busy: OpenBLAS worker threads would only spin (docs/benchmark.md has
+# the figure). Set before NumPy loads OpenBLAS; a user's setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from anonfilter.hookspecs import CONTRACT_VERSION, DetectorSpec, MethodSpec, Option, hookimpl

@@ -10,10 +10,9 @@ each leak also gets a dlib face-recognition distance between input and output (b
 same person).
 
 Plain SSIM on the crop cannot tell a blurred face from an unchanged one when the input face is
-dark or out of focus (its small contrast is swamped by SSIM's stabilising constants): measured on
-the hamilton clip, 47% of faces under the default blur scored >= 0.85. Scaling to a fixed face
-size and normalising the contrast fixes that; the threshold was picked from these measurements
-(docs/benchmark.md has the table).
+dark or out of focus (its small contrast is swamped by SSIM's stabilising constants). Scaling to
+a fixed face size and normalising the contrast fixes that; the threshold was picked from
+measurements (docs/benchmark.md has the figures and the table).
 """
 
 from __future__ import annotations
@@ -31,7 +30,8 @@ from anonfilter.errors import AnonfilterError
 from anonfilter.hookspecs import Detector
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections, Frame
-from ffmpeg_bridge.source import ffmpeg_location, upright_frames
+from ffmpeg_bridge.reading import upright_frames
+from ffmpeg_bridge.source import ffmpeg_location
 
 SSIM_THRESHOLD = 0.85
 """A face whose :func:`face_similarity` is at least this is still structurally the same."""

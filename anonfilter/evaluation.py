@@ -12,7 +12,7 @@ method) anonymizes the frames, and each sampled face is compared before and afte
 * **diversity**: different people get different faces: the mean replacements of two identity
   keys are at least 0.6 apart.
 
-dlib costs about 95 ms per face, so frames are sampled (``every``) and only faces large enough
+dlib is slow per face (docs/benchmark.md), so frames are sampled (``every``) and only faces large enough
 for the recognizer (``min_size``) count. As in the seeds, where every original face is a face
 (detection rate 100%), a sample counts only when the reference detector also finds a face there
 in the *original* frame: the pipeline's detector runs at a lower threshold and also replaces
@@ -42,8 +42,8 @@ from anonfilter.pipeline import Anonymizer
 from anonfilter.plugins import PluginHost
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import AnonymizedFrame, Detections, FaceStatus, Frame, FrameInfo
-from ffmpeg_bridge.reading import probe
-from ffmpeg_bridge.source import open_input, upright_frames
+from ffmpeg_bridge.reading import probe, upright_frames
+from ffmpeg_bridge.source import open_input
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FACENESS_IOU = 0.3

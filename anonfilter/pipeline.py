@@ -37,9 +37,9 @@ DEFAULT_DETECT_EVERY = 4
 """Files: the detector runs on every 4th frame of a frame that focused detection does not search
 whole (larger than 960 px), and the offline tracker fills the others (interpolating between
 detections, and extending each track back before its first detection, so a face that appears
-between two detector runs is covered from its first frame). Measured with ``anonfilter check``
-(docs/benchmark.md): no leak on the 1080p facenet clip (935 face-frames); every 5th or 6th frame
-leaked 2 and 5. Smaller frames, searched whole, are searched on every frame
+between two detector runs is covered from its first frame). Every 4th frame is the sparsest
+that ``anonfilter check`` found no leak with on the 1080p clip (figures: docs/benchmark.md, "Why
+the defaults are what they are"). Smaller frames, searched whole, are searched on every frame
 (:func:`default_detect_every`). The live engine detects on every frame: it cannot look ahead."""
 
 
@@ -48,10 +48,9 @@ def default_detect_every(width: int, height: int) -> int:
 
     Every frame when the frame is searched whole (960 px or smaller): a whole small frame costs
     about what one focused run on a 1080p frame costs, and faces the detector finds only now and
-    then (11-20 px) are missed between runs otherwise. Measured with ``anonfilter check``: the
-    960x366 MOT20 crowd clip leaked 6 of 638 face-frames with detection on every 4th frame, 2 on
-    every 2nd, none on every frame; the 960x540 MOT17-13 clip (a moving camera) 126, 56 and none
-    of 490, at 67 s for its 30 s on every frame. Larger frames: :data:`DEFAULT_DETECT_EVERY`.
+    then (11-20 px) are missed between runs otherwise: on the small crowd clips only detection on
+    every frame left no leak (figures: docs/benchmark.md, "Why the defaults are what they are").
+    Larger frames: :data:`DEFAULT_DETECT_EVERY`.
     """
     return 1 if searched_whole(width, height) else DEFAULT_DETECT_EVERY
 

@@ -19,8 +19,8 @@ what went wrong, or None:
   so over ``OUTSIDE_STEP ** 2`` frames every pixel position is checked once. (Pixels inside a
   region where ``alpha`` is 0 are left to the conformance kit, which checks them all.)
 
-It costs two small copies and comparisons per frame: about 0.9 ms on a 1080p frame with three
-faces, against 3-4 ms for a copy and comparison of the whole frame (2 shared cores).
+It costs two small copies and comparisons per frame, a fraction of a copy and comparison of the
+whole frame (figures: docs/benchmark.md, "Why the defaults are what they are").
 
 What it guarantees: no frame is passed on on which the method accidentally left a face's
 structured core as it was (or half of it), or changed the sampled picture outside the faces. It
@@ -51,8 +51,7 @@ STRUCTURE_LEVELS = 4
 """A sample point is structured (shows something) when it differs from its grid neighbours' mean by more than this."""
 MIN_STRUCTURED_POINTS = 4
 """A face with fewer structured points than this is flat: it shows nothing to recognise, and a
-blur or a pixelation leaves much of it as it was (a track's mask over a near-uniform corner of the
-hamilton clip had 30-48% of all its points changed by pixelate, 50% by blur)."""
+blur or a pixelation leaves much of it as it was (figures: docs/benchmark.md, "Why the defaults are what they are")."""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ Two converters; :func:`converter_for` picks one per run.
   limited range, even size, no display rotation. The decoded
   I420 array is kept beside the RGB copy the pipeline works on, and only the regions the
   pipeline changed are converted back into it; every other pixel keeps its decoded YUV values
-  exactly. Both directions use OpenCV's BT.601 limited-range pair (about 1 ms each way per
-  1080p frame, against about 20 ms for the exact swscale path).
+  exactly. Both directions use OpenCV's BT.601 limited-range pair, many times faster than the
+  exact swscale path (figures: docs/benchmark.md, "Why the defaults are what they are").
 * :class:`ExactConverter` for everything else (other formats, full range, odd sizes, 10 bit):
   swscale with the matrix and range the file states, both ways, with accurate rounding, so
   pixels the method did not touch come back as they were (measured on the 1080p facenet clip:
@@ -30,8 +30,8 @@ from ffmpeg_bridge.source import VideoInfo
 SWS_EXACT = 0x4 | 0x2000 | 0x4000 | 0x40000
 """swscale flags: bicubic, full chroma interpolation in and out, accurate rounding.
 
-The fast default path rounds YUV -> RGB one level dark; these cost about 20 ms more per 1080p
-frame, spent in the decode thread.
+The fast default path rounds YUV -> RGB one level dark; these cost more per frame (docs/benchmark.md),
+spent in the decode thread.
 """
 
 _SWS_MATRIX = {
@@ -121,8 +121,8 @@ class I420Converter:
         pages for arrays from 4 MiB, such as a 1080p RGB frame), and on a virtual machine the
         host may have to back it first. Reusing these arrays and this frame, and copying the
         planes directly (PyAV's ``to_ndarray`` and ``from_ndarray`` make an extra copy each
-        way), took the 1080p facenet clip's run from about 159,000 page faults to 128,000 and
-        its CPU time by 3% (median of 8 alternating rounds). What is left is mostly the first
+        way), cuts page faults and CPU time (figures: docs/benchmark.md, "Why the defaults are
+        what they are"). What is left is mostly the first
         use of the arrays: about 42 frames are in flight at once (queues, the tracker's
         lookahead)."""
 

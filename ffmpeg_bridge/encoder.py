@@ -122,8 +122,8 @@ def add_video_stream(
         context.field_order = info.field_order
     context.options = settings.options()
     # As the ffmpeg command line does: frame and slice threads allowed, so libx264 uses frame
-    # threads. PyAV's default (slice threads only) took 5.2 s against 4.0-4.5 s to encode the
-    # 1080p facenet clip, for the same CPU time and a 1% larger file.
+    # threads: faster than PyAV's default (slice threads only) for the same CPU time (figures:
+    # docs/benchmark.md, "Why the defaults are what they are").
     context.thread_type = "AUTO"
     if info.display_matrix:  # rotation and flips, as the input has them
         stream.set_display_matrix(info.display_matrix)

@@ -16,9 +16,10 @@ from typing import Iterator, Optional, Union
 import av
 import av.container
 import av.video.stream
+import numpy as np
 
 from anonfilter.errors import AnonfilterError
-from ffmpeg_bridge.source import VideoInfo, describe, open_input, reason
+from ffmpeg_bridge.source import VideoInfo, describe, frame_rotation, open_input, reason, turned
 
 Item = Union[av.Packet, av.VideoFrame]
 """What :class:`Reader` yields: a packet of another stream, or a decoded frame of the video."""
@@ -140,6 +141,32 @@ class Reader:
                 duration = frame.duration if frame.duration and frame.duration > 0 else 0
                 self.damage.end = max(self.damage.end, float((frame.pts + duration) * frame.time_base) - self._start)
             yield frame
+
+
+def upright_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str
+) -> Iterator[tuple[np.ndarray, float]]:
+    """``stream``'s frames as RGB arrays the way they are shown (display rotation applied), with
+    their time in seconds; damaged input is one :class:`AnonfilterError` line naming ``name``.
+
+    Decoding is the transcoder's own (:class:`Reader`, which counts damage) and so is the turn
+    (:func:`turned`); only the conversion differs. The transcoder converts with its converter
+    (``ffmpeg_bridge.colour``: reused arrays, I420 planes kept for the encoder), which a check or a
+    score does not need, so the conversion stays out of the shared part. Where the transcoder
+    counts damage and goes on, a check or a score must not quietly see fewer frames: it stops.
+    """
+    reader = Reader(container, stream, name)
+    for item in reader:
+        _refuse_damage(reader)
+        if isinstance(item, av.VideoFrame):
+            yield turned(item.to_ndarray(format="rgb24"), frame_rotation(item)), float(item.time or 0.0)
+    _refuse_damage(reader)
+
+
+def _refuse_damage(reader: Reader) -> None:
+    damage = reader.damage
+    if damage.undecodable or damage.stopped:
+        raise AnonfilterError(f"cannot decode {reader.name} ({damage.first_problem or damage.stopped})")
 
 
 def open_reader(path: str | os.PathLike[str]) -> tuple[Reader, VideoInfo]:

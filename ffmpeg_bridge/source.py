@@ -12,7 +12,7 @@ import re
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Optional
+from typing import Optional
 
 import av
 import av.container
@@ -171,18 +171,6 @@ def frame_rotation(frame: av.VideoFrame) -> int:
 def turned(image: np.ndarray, rotation: int) -> np.ndarray:
     """``image`` turned ``rotation`` degrees counter-clockwise (negative: clockwise), as a contiguous array."""
     return np.ascontiguousarray(np.rot90(image, rotation // 90)) if rotation % 360 else image
-
-
-def upright_frames(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str
-) -> Iterator[tuple[np.ndarray, float]]:
-    """``stream``'s frames as RGB arrays the way they are shown (display rotation applied), with
-    their time in seconds; a decoding error is one :class:`AnonfilterError` line naming ``name``."""
-    try:
-        for frame in container.decode(stream):
-            yield turned(frame.to_ndarray(format="rgb24"), frame_rotation(frame)), float(frame.time or 0.0)
-    except av.FFmpegError as error:
-        raise AnonfilterError(f"cannot decode {name}: {error}") from None
 
 
 def _is_cover_art(stream: av.stream.Stream) -> bool:

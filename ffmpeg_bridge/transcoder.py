@@ -52,8 +52,8 @@ QUEUE_FRAMES = 3
 """Frames each queue holds at most (decoded, waiting for the processor; processed, waiting for the encoder)...
 
 Few: the processor holds frames back anyway (the tracker's lookahead), and every frame in
-flight is fresh memory at the start of a run, which the kernel must fault in and zero. On the
-1080p facenet clip 3 instead of 8 took 2% less CPU (8 alternating rounds) and 50 MB less memory."""
+flight is fresh memory at the start of a run, which the kernel must fault in and zero: fewer
+cost less CPU and memory (figures: docs/benchmark.md, "Why the defaults are what they are")."""
 QUEUE_BYTES = 64 << 20
 """... and at most about this many bytes of frames (two 4K frames), so memory stays flat for large videos."""
 
@@ -206,9 +206,8 @@ def opencv_threads(count: int) -> Iterator[None]:
     """OpenCV uses ``count`` threads per call inside the block (its own setting is restored after).
 
     A transcode keeps every core busy with its own threads (decoding, the processor, the
-    detector, encoding), so OpenCV's worker pool only competes with them: with one thread per
-    call the 1080p facenet clip took 4.5% less time and CPU (8.47 -> 8.09 CPU seconds, four
-    alternating rounds on 2 cores).
+    detector, encoding), so OpenCV's worker pool only competes with them: one thread per call
+    is faster (figures: docs/benchmark.md, "Why the defaults are what they are").
     """
     previous = cv2.getNumThreads()
     cv2.setNumThreads(count)

@@ -181,10 +181,6 @@ class Bridge:
         """Set a heartbeat field (``script_heartbeat_ns`` or ``engine_heartbeat_ns``) to now."""
         self.set(name, time.monotonic_ns())
 
-    def age_ns(self, name: str) -> int:
-        """How long ago a heartbeat field was set (huge when never)."""
-        return time.monotonic_ns() - int(self.get(name))
-
     def data_offset(self, slot: int) -> int:
         """Byte offset of a slot's pixels in :attr:`buffer`."""
         return HEADER_SIZE + slot * self.frame_bytes

@@ -22,7 +22,7 @@ from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import AnonymizedFrame, Detections, FrameInfo, Region
 from ffmpeg_bridge import EncoderSettings, VideoInfo, probe, transcode
 from ffmpeg_bridge.colour import I420Converter
-from ffmpeg_bridge.source import upright_frames
+from ffmpeg_bridge.reading import upright_frames
 from tests.data import shared_path
 
 MARK = 255

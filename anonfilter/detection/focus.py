@@ -65,10 +65,8 @@ CROP_FACE = 28.0
 """A tracked face larger than this is scaled down to about this size (pixels) in its crop."""
 CROP_CONTEXT = 6.0
 """Side of a face's crop, in face sizes, and at least :data:`MIN_CROP` frame pixels. CenterFace
-needs the context. Measured on the facenet clip's 85 faces under 72 px that it finds at score 0.3
-on the whole frame (every 7th frame): crops of 6 face sizes, at least 128 px, faces at 28 px found
-83 at 8.8 ms per crop (6 sizes, 160 px, 36 px: also 83, at 11.5 ms); 5 sizes and 144 px found 79,
-4 sizes 80. Scaling small faces up found fewer, not more."""
+needs the context: less context found fewer faces, and scaling small faces up found fewer, not
+more (figures: docs/benchmark.md, "Why the defaults are what they are")."""
 MIN_CROP = 128
 """Smallest crop side in frame pixels."""
 SEEN_IOU = 0.3

@@ -2,7 +2,7 @@
 
 The two model files ship in the ``face_recognition_models`` package (CC0). That package is found
 with :func:`importlib.util.find_spec` and its files are read by path: importing it needs an old
-setuptools. One embedding costs about 95 ms on a laptop-class CPU core, so callers budget them.
+setuptools. An embedding is costly (docs/benchmark.md has the figure), so callers budget them.
 """
 
 from __future__ import annotations

@@ -68,8 +68,6 @@ class Identities:
         self.gallery = Gallery()
         self.reid_distance = reid_distance
         self.keep_distance = keep_distance
-        self.reidentified = 0
-        """How many tracks took an earlier track's key."""
         self._pending: OrderedDict[int, list[FaceSample]] = OrderedDict()
 
     @property
@@ -117,9 +115,7 @@ class Identities:
 
     def recognise(self, embeddings: list[np.ndarray], exclude: set[int]) -> Optional[int]:
         """The remembered identity (not in ``exclude``) that ``embeddings`` are close to, or None."""
-        key = self.gallery.best_match(embeddings, self.reid_distance, exclude) if embeddings else None
-        self.reidentified += key is not None
-        return key
+        return self.gallery.best_match(embeddings, self.reid_distance, exclude) if embeddings else None
 
     def _embed_all(self, samples: list[FaceSample]) -> list[np.ndarray]:
         return [embedding for embedding in map(self.embed, samples) if embedding is not None]

@@ -26,8 +26,8 @@ DEFAULT_STRENGTH = 0.8
 MIXED_MEMBERS = 2
 DISTINCTIVENESS = 1.5
 """How far a target lies from its cluster's centre, relative to the mix of members: above 1 the
-faces are more distinct from each other (measured: 86% of pairs of decoded targets are different
-people for dlib at 1.5, 77% at 1.0; artefacts show from about 2)."""
+faces are more distinct from each other, and artefacts show from about 2 (figures: docs/benchmark.md,
+"Why the defaults are what they are")."""
 
 
 class LatentShift(LearnedFaceMethod):
