@@ -25,10 +25,6 @@ from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
 from anonfilter.tracking.temporal import TemporalTracker
 
-LANDMARK_DETECTOR_DEFAULTS = ("precision=fp32",)
-"""Detector defaults for methods that align faces on their landmarks (``uses_landmarks``): the
-full-precision CenterFace, which keeps their de-identification and stability up (figures in
-docs/benchmark.md, "Why the defaults are what they are"). ``-D precision=int8`` overrides it."""
 LIVE_DETECTOR_DEFAULTS = ("resolution=640",)
 """Live without a delay, the detector sees frames scaled to 640 pixels on their longer side unless
 told otherwise (``-D resolution=...``): about 2.5 times faster than full 720p. It finds faces from
@@ -61,11 +57,12 @@ def build_anonymizer(
     if detect_every is None:  # live without lookahead: every frame (a face between runs would be shown)
         detect_every = 1 if live else default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
     mode = config.detection.mode or ("whole" if live or method_spec.uses_landmarks else "focused")
+    detector_spec = host.detector_spec(config.detection.detector)
     defaults: tuple[str, ...] = LIVE_DETECTOR_DEFAULTS if live else ()
-    if method_spec.uses_landmarks:
-        defaults = (*defaults, *LANDMARK_DETECTOR_DEFAULTS)
+    if method_spec.uses_landmarks:  # the detector says how it gives its most precise landmarks
+        defaults = (*defaults, *detector_spec.landmark_options)
     method = host.create_method(config.method, config.method_options)
-    known = {option.name for option in host.detector_spec(config.detection.detector).options}
+    known = {option.name for option in detector_spec.options}
     detector_options = [raw for raw in defaults if raw.partition("=")[0] in known] + list(config.detection.options)
     detector = host.create_detector(config.detection.detector, detector_options)
     anonymizer = Anonymizer(

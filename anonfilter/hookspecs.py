@@ -114,6 +114,10 @@ class DetectorSpec:
     create: Callable[..., Detector]
     description: str
     options: Sequence[Option] = field(default_factory=tuple)
+    landmark_options: Sequence[str] = field(default_factory=tuple)
+    """``KEY=VALUE`` options the host applies (before the user's own) when the method aligns faces on
+    their landmarks (``MethodSpec.uses_landmarks``): how this detector gives its most precise
+    landmarks, e.g. ``("precision=fp32",)`` (contract 1.2)."""
 
 
 @hookspec

