@@ -174,14 +174,7 @@ def partial_file(output_path: Path, overwrite: bool = False) -> Iterator[Path]:
     On any exception (KeyboardInterrupt included) the temporary file is removed and the
     exception goes on; ``output_path`` is never touched then. See :func:`publish`.
     """
-    folder = output_path.parent
-    try:
-        handle, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f"{PARTIAL}{output_path.suffix}", dir=folder)
-    except OSError as error:
-        raise AnonfilterError(f"cannot write to output folder {folder} ({error.strerror.lower()})") from None
-    os.fchmod(handle, 0o666 & ~_umask())  # as a file the user created would be
-    os.close(handle)
-    temporary = Path(name)
+    temporary = new_partial(output_path)
     try:
         yield temporary
         with publish_errors(output_path):
@@ -189,6 +182,18 @@ def partial_file(output_path: Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         remove_partial(temporary)
         raise
+
+
+def new_partial(output_path: Path) -> Path:
+    """Create the hidden temporary file beside ``output_path`` (same extension) that becomes it when finished."""
+    folder = output_path.parent
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f"{PARTIAL}{output_path.suffix}", dir=folder)
+    except OSError as error:
+        raise AnonfilterError(f"cannot write to output folder {folder} ({error.strerror.lower()})") from None
+    os.fchmod(handle, 0o666 & ~_umask())  # as a file the user created would be
+    os.close(handle)
+    return Path(name)
 
 
 def remove_partial(temporary: Path) -> None:

@@ -6,25 +6,23 @@ frames, and a recording of a video file played as a camera lines up with the fil
 frame; the container's ``source_first_frame`` metadata gives the source frame number of the
 first recorded frame). A live output can then be audited like a file (``anonfilter check``,
 the live benchmark). The
-file is written beside ``OUT`` under a temporary name and renamed when the engine stops; every
+file is written beside ``OUT`` under a temporary name and named when the engine stops (as a transcode's output: never over a file that appeared meanwhile, unless -y); every
 frame in it had been anonymized, so a recording cut short by an error is still kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
-from anonfilter.errors import AnonfilterError, RunFailure
+from anonfilter.errors import RunFailure
 from anonfilter.types import Frame
 from ffmpeg_bridge import EncoderSettings
-from ffmpeg_bridge.outputfile import container_format
-from ffmpeg_bridge.source import ffmpeg_location
+from ffmpeg_bridge.outputfile import check_output, new_partial, publish, publish_errors, remove_partial
+from ffmpeg_bridge.source import STDIO, ffmpeg_location
 
 TIME_BASE = Fraction(1, 1000)
 """Timestamps in milliseconds since the first recorded frame, from the source's frame numbers."""
@@ -36,21 +34,11 @@ class LiveRecorder:
     def __init__(
         self, path: Path, width: int, height: int, fps: float, overwrite: bool = False, encoder: EncoderSettings = EncoderSettings()
     ) -> None:
-        if path.is_dir():
-            raise AnonfilterError(f"--record is a folder: {path}")
-        if path.exists() and not overwrite:
-            raise AnonfilterError(f"--record file exists: {path} (use --overwrite or -y to replace it)")
-        if not path.parent.is_dir():
-            raise AnonfilterError(f"folder of the --record file does not exist: {path.parent}")
+        fmt = check_output(STDIO, str(path), overwrite)  # a camera is no file the recording could overwrite
         self.path = path
-        fmt = container_format(str(path))
-        try:
-            handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-        except OSError as error:
-            raise AnonfilterError(f"cannot write to the folder of {path} ({error.strerror})") from None
-        os.close(handle)
-        self._temporary = Path(name)
-        self._output = av.open(ffmpeg_location(name, "pipe:1"), "w", format=fmt)
+        self.overwrite = overwrite
+        self._temporary = new_partial(path)
+        self._output = av.open(ffmpeg_location(str(self._temporary), "pipe:1"), "w", format=fmt)
         self._stream = self._output.add_stream(encoder.codec, rate=Fraction(round(fps * 1000), 1000))
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
@@ -86,14 +74,18 @@ class LiveRecorder:
         try:
             self._output.mux(self._stream.encode(None))
             self._output.close()
-            os.replace(self._temporary, self.path)
         except OSError as error:
             self.discard()
             raise RunFailure(f"cannot write the recording {self.path}: {error.strerror or error}") from None
+        try:
+            with publish_errors(self.path):  # never over a file that appeared meanwhile, unless -y
+                publish(self._temporary, self.path, self.overwrite)
+        except BaseException:
+            remove_partial(self._temporary)
+            raise
 
     def discard(self) -> None:
         """Drop the recording (the temporary file is removed)."""
         with contextlib.suppress(Exception):
             self._output.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._temporary.unlink()
+        remove_partial(self._temporary)
