@@ -23,9 +23,11 @@ from pathlib import Path
 import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from small_faces import GUARANTEED_SIZE, LEAK_CORRELATION, Clip, Coverage, detail_correlation, make_clip, parse_size  # noqa: E402
+from small_faces import GUARANTEED_SIZE, LEAK_CORRELATION, Clip, Coverage, clip_in, detail_correlation, parse_size  # noqa: E402
 
 ANONFILTER = Path(sys.executable).with_name("anonfilter")
+FACES = 30
+"""Faces pasted per clip (as bench/small_faces.py's default)."""
 
 
 def play_live(clip: Clip, record: Path, delay: float, options: list[str]) -> str:
@@ -90,9 +92,8 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="anonfilter-live-coverage-"))
     out.mkdir(parents=True, exist_ok=True)
     for width, height in args.size or [(1280, 720), (1920, 1080)]:
-        path = out / f"small_faces_{width}x{height}_s{args.seed}_p0.mp4"
-        made = path.exists() and path.with_suffix(".truth.json").exists()
-        clip = Clip.load(path) if made else make_clip(path, width, height, args.frames, seed=args.seed)
+        clip = clip_in(out, width, height, args.frames, FACES, args.seed, pan=0.0)
+        path = clip.path
         for delay in args.delay or [0.0, 1.5]:
             record = out / f"{path.stem}.live_d{delay:g}.mkv"
             summary = play_live(clip, record, delay, args.options)

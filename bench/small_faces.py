@@ -317,6 +317,14 @@ def make_clip(
     return clip
 
 
+def clip_in(folder: Path, width: int, height: int, frames: int, faces: int, seed: int, pan: float) -> Clip:
+    """The clip of these parameters in ``folder``: made earlier (reused, named by every parameter), or made now."""
+    path = folder / f"small_faces_{width}x{height}_n{frames}_f{faces}_s{seed}_p{pan:g}.mp4"
+    if path.exists() and path.with_suffix(".truth.json").exists():
+        return Clip.load(path)
+    return make_clip(path, width, height, frames, faces, seed, pan)
+
+
 def fine_detail(grey: np.ndarray) -> np.ndarray:
     """The crop at :data:`DETAIL_SIZE` px (longer side) minus its Gaussian blur: its fine detail."""
     height, width = grey.shape
@@ -468,9 +476,8 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="anonfilter-small-faces-"))
     out.mkdir(parents=True, exist_ok=True)
     for width, height in args.size or [(1920, 1080), (3840, 2160)]:
-        path = out / f"small_faces_{width}x{height}_s{args.seed}_p{args.pan:g}.mp4"
-        made = path.exists() and path.with_suffix(".truth.json").exists()
-        clip = Clip.load(path) if made else make_clip(path, width, height, args.frames, args.faces, args.seed, args.pan)
+        clip = clip_in(out, width, height, args.frames, args.faces, args.seed, args.pan)
+        path = clip.path
         recorder, seconds, stages = anonymize(clip, out / f"{path.stem}.anonfilter.mp4", args.options)
         result = coverage(clip, out / f"{path.stem}.anonfilter.mp4")
         print(
