@@ -130,6 +130,12 @@ def median_of(runs: list[tuple[float, float, float]]) -> tuple[float, float, flo
     )
 
 
+def reencode_command(clip: Path, output: Path, video_codec: list[str]) -> list[str]:
+    """The ffmpeg command that re-encodes ``clip``'s video with ``video_codec`` options and copies its audio."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    return [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", *video_codec, "-c:a", "copy", str(output)]
+
+
 def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: bool = True) -> list[Measurement]:
     """Time the tools on one clip (the re-encodes and anonfilter ``rounds`` times, taking turns) and audit their outputs (``audit``)."""
     settings = EncoderSettings()
@@ -140,52 +146,10 @@ def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: b
     report = out / f"{stem}.anonfilter.json"
     theirs = out / f"{stem}.deface.mp4"
 
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    x264 = ["-c:v", settings.codec, "-crf", str(settings.crf), "-preset", settings.preset]
     tools = {  # name: (command, output)
-        "ffmpeg": (
-            [
-                ffmpeg,
-                "-loglevel",
-                "error",
-                "-y",
-                "-i",
-                str(clip),
-                "-map",
-                "0:v:0",
-                "-map",
-                "0:a?",
-                "-c:v",
-                settings.codec,
-                "-crf",
-                str(settings.crf),
-                "-preset",
-                settings.preset,
-                "-c:a",
-                "copy",
-                str(plain),
-            ],
-            plain,
-        ),
-        "ffmpeg-x264": (
-            [
-                ffmpeg,
-                "-loglevel",
-                "error",
-                "-y",
-                "-i",
-                str(clip),
-                "-map",
-                "0:v:0",
-                "-map",
-                "0:a?",
-                "-c:v",
-                "libx264",
-                "-c:a",
-                "copy",
-                str(default_plain),
-            ],
-            default_plain,
-        ),
+        "ffmpeg": (reencode_command(clip, plain, x264), plain),
+        "ffmpeg-x264": (reencode_command(clip, default_plain, ["-c:v", "libx264"]), default_plain),
         "anonfilter": ([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)], ours),
     }
     runs: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in tools}
