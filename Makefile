@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test,obs]'
+	$(PYTHON) -m pip install --quiet -e '.[test,obs,ray]'
 	touch $(STAMP)
 
 demo: setup

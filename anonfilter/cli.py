@@ -22,6 +22,7 @@ from anonfilter.errors import AnonfilterError
 
 SUBCOMMANDS: dict[str, str] = {
     "transcode": "anonfilter.commands.transcode",
+    "batch": "anonfilter.commands.batch",
     "plugins": "anonfilter.commands.plugins",
     "check": "anonfilter.commands.check",
     "evaluate": "anonfilter.commands.evaluate",
@@ -36,6 +37,7 @@ examples:
   anonfilter -i in.mkv -o out.mkv                 blur every face; keep audio, subtitles, metadata
   anonfilter -i in.mp4 -o out.mp4 --method pixelate
   anonfilter -i talk.mp4 -o talk_anon.mp4 --keep me.jpg   leave the person in me.jpg visible
+  anonfilter batch archive/ --out anon/           every video below archive/, in parallel on Ray (docs/scaling.md)
   anonfilter plugins                              list installed methods and detectors
   ffmpeg -i cam.mkv -c copy -f matroska - | anonfilter -i - -o - | ffmpeg -i - -c copy out.mkv
                                                   in a pipe: standard input to standard output

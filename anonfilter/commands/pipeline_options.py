@@ -13,6 +13,7 @@ from anonfilter.config import DETECTION_MODES, TRACKERS, Config, DetectionConfig
 from anonfilter.masks import MASK_SHAPES, MaskStyle
 from anonfilter.pipeline import DEFAULT_DETECT_EVERY
 from anonfilter.schema import check_arguments, range_of
+from ffmpeg_bridge.encoder import EncoderSettings
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_every: Optional[int] = None) -> None:
@@ -125,6 +126,49 @@ def add_tracker_arguments(parser: argparse.ArgumentParser, live: bool) -> None:
                 f"(default: {tracking.extend_before} {tracking.extend_after}{range_of('extend')})"
             ),
         )
+
+
+def add_outcome_arguments(group: argparse._ActionsContainer) -> None:
+    """Add ``--strict`` and ``--expect-faces``: when a file's run counts as failed."""
+    group.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when the input was damaged (frames that cannot be decoded, a file that ends early: nothing is "
+        "written) or a frame had to be obscured whole (the output is still written, every frame of it anonymized or "
+        "obscured); without it both are reported and the run succeeds",
+    )
+    group.add_argument(
+        "--expect-faces",
+        action="store_true",
+        help="exit 1 and write nothing when no face is found in the whole video (a sign of a wrong detector or -D option)",
+    )
+
+
+def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the video encoder's option group (``--codec``, ``--crf``, ``--preset``)."""
+    encoder = parser.add_argument_group("video encoder (every other stream is copied as it is)")
+    encoder.add_argument("--codec", default=EncoderSettings.codec, help=f"video encoder (default: {EncoderSettings.codec})")
+    encoder.add_argument(
+        "--crf",
+        type=int,
+        default=EncoderSettings.crf,
+        help=f"x264/x265 quality, lower is better and larger (default: {EncoderSettings.crf}, visually transparent)",
+    )
+    encoder.add_argument(
+        "--preset",
+        default=EncoderSettings.preset,
+        help=f"x264/x265 speed preset, ultrafast ... veryslow (default: {EncoderSettings.preset})",
+    )
+
+
+def file_config_from_args(args: argparse.Namespace) -> Config:
+    """The :class:`Config` of a file run's options: the pipeline's (:func:`config_from_args`), the encoder's and the outcome's."""
+    return config_from_args(
+        args,
+        encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
+        strict=args.strict,
+        expect_faces=args.expect_faces,
+    )
 
 
 def config_from_args(args: argparse.Namespace, **settings: Any) -> Config:

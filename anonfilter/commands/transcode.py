@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from anonfilter.api import anonymize
-from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
-from ffmpeg_bridge import EncoderSettings
+from anonfilter.commands.pipeline_options import add_encoder_arguments, add_outcome_arguments, add_pipeline_arguments, file_config_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,18 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output container format, as FFmpeg names it (matroska, mpegts, mp4, ...); default: from OUT's extension",
     )
     io.add_argument("-y", "--overwrite", action="store_true", help="replace OUT if it exists")
-    io.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 when the input was damaged (frames that cannot be decoded, a file that ends early: nothing is "
-        "written) or a frame had to be obscured whole (the output is still written, every frame of it anonymized or "
-        "obscured); without it both are reported and the run succeeds",
-    )
-    io.add_argument(
-        "--expect-faces",
-        action="store_true",
-        help="exit 1 and write nothing when no face is found in the whole video (a sign of a wrong detector or -D option)",
-    )
+    add_outcome_arguments(io)
     io.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     io.add_argument(
         "--report",
@@ -56,30 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     add_pipeline_arguments(parser, live=False)
-
-    encoder = parser.add_argument_group("video encoder (every other stream is copied as it is)")
-    encoder.add_argument("--codec", default=EncoderSettings.codec, help=f"video encoder (default: {EncoderSettings.codec})")
-    encoder.add_argument(
-        "--crf",
-        type=int,
-        default=EncoderSettings.crf,
-        help=f"x264/x265 quality, lower is better and larger (default: {EncoderSettings.crf}, visually transparent)",
-    )
-    encoder.add_argument(
-        "--preset",
-        default=EncoderSettings.preset,
-        help=f"x264/x265 speed preset, ultrafast ... veryslow (default: {EncoderSettings.preset})",
-    )
+    add_encoder_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the options, then anonymize IN into OUT (and write the audit report)."""
-    config = config_from_args(
-        args,  # out-of-range values fail here, before anything is opened or written
-        encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
-        strict=args.strict,
-        expect_faces=args.expect_faces,
-    )
+    config = file_config_from_args(args)  # out-of-range values fail here, before anything is opened or written
     anonymize(
         args.input,
         args.output,
