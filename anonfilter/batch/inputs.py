@@ -71,6 +71,7 @@ def _expand(name: str, relative: Optional[PurePosixPath], exclude: Optional[Path
     if _is_url(name) and _scheme(name) not in LOCAL_SCHEMES:
         return _expand_url(name, relative)
     path = Path(name.split("://", 1)[1] if _is_url(name) else name)
+    path = Path(os.path.normpath(path))
     if path.is_file():
         return [BatchItem(str(path), relative or PurePosixPath(path.name))]
     if not path.is_dir():
@@ -90,7 +91,6 @@ def _expand(name: str, relative: Optional[PurePosixPath], exclude: Optional[Path
 def _expand_url(url: str, relative: Optional[PurePosixPath]) -> list[BatchItem]:
     """A remote file, or the video files below a remote folder (prefix), listed with fsspec."""
     filesystem, path = _filesystem(url)
-    protocol = url.split("://", 1)[0]
     try:
         if filesystem.isfile(path):
             return [BatchItem(url, relative or PurePosixPath(PurePosixPath(path).name))]
@@ -99,7 +99,8 @@ def _expand_url(url: str, relative: Optional[PurePosixPath]) -> list[BatchItem]:
         raise AnonfilterError(f"cannot list {url}: {error}") from None
     root = path.rstrip("/")
     return [
-        BatchItem(f"{protocol}://{name}", (relative or PurePosixPath()) / PurePosixPath(name[len(root) :].lstrip("/"))) for name in found
+        BatchItem(filesystem.unstrip_protocol(name), (relative or PurePosixPath()) / PurePosixPath(name[len(root) :].lstrip("/")))
+        for name in found
     ]
 
 
@@ -134,15 +135,19 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 
 def _unique(items: list[BatchItem]) -> list[BatchItem]:
-    """``items`` without repeats of a source; two sources with one output path are an error."""
+    """``items`` without repeats of a source (the first one counts); two sources with one output path are an error."""
     by_output: dict[PurePosixPath, BatchItem] = {}
+    sources: set[str] = set()
     unique = []
     for item in items:
+        if item.source in sources:
+            continue
         other = by_output.get(item.relative)
         if other is None:
             by_output[item.relative] = item
+            sources.add(item.source)
             unique.append(item)
-        elif other.source != item.source:
+        else:
             raise AnonfilterError(
                 f"{other.source} and {item.source} would both be written to {item.relative}; give their folders instead, or list them "
                 "with relative paths in an @list file"

