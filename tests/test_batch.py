@@ -6,15 +6,17 @@ here (``write_clip``) or a few frames of a shared face clip.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, run_batch
+from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, ray_map, run_batch
 from anonfilter.batch.records import finished, options_hash
 from anonfilter.batch.task import resourced
 from anonfilter.cli import main
@@ -154,6 +156,13 @@ def test_batch_usage_errors_are_one_line_exit_2_before_anything_runs(extra, mess
     assert not (tmp_path / "out").exists()
 
 
+def test_without_ray_the_batch_is_one_line_saying_how_to_install_it(archive, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if not installed
+    assert main(["batch", str(archive), "--out", str(tmp_path / "out")]) == 2
+    assert "anonfilter batch needs Ray: pip install 'anonfilter[ray]'" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
 # On Ray.
 
 
@@ -194,13 +203,14 @@ def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluste
     data = json.loads(marker.read_text())
     del data["batch"]  # as when the worker died after the run but before the marker
     marker.write_text(json.dumps(data))
+    (out / "cam2" / "day1" / "c.mov").unlink()  # its marker is there, but the output is not: redone
     before = (out / "a.mp4").stat().st_mtime_ns
     resumed = run_batch([str(archive)], out, Config(identity=IdentityConfig(seed=1)), resume=True, progress=False)
     assert [(Path(file.source).name, file.status) for file in resumed.files] == [
         ("a.mp4", "skipped"),
         ("b.mkv", "done"),
         ("broken.mp4", "failed"),
-        ("c.mov", "skipped"),
+        ("c.mov", "done"),
     ]
     assert (out / "a.mp4").stat().st_mtime_ns == before
     assert resumed.totals()["frames"] == 50 and not resumed.ok
@@ -259,3 +269,16 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def test_ray_map_runs_a_function_over_items_in_order(ray_cluster):
+    assert ray_map(abs, [-3, 1, -2]) == [3, 1, 2]
+    assert ray_map(functools.partial(pow, 2), [3, 1], num_cpus=0.5) == [8, 2]
+
+
+def test_batch_help_explains_and_gives_examples(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["batch", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--resume" in text and "done-marker" in text

@@ -61,6 +61,7 @@ def run_batch(
     """
     config = config or Config()
     notify = notify or _to_stderr
+    import_ray()  # missing: one line before anything is looked at
     if cpus_per_task < 1 or gpus_per_task < 0:
         raise AnonfilterError("--cpus-per-task must be at least 1 and --gpus-per-task at least 0")
     segmented = segment_engine(segment_seconds) if segment_seconds is not None else None
@@ -74,6 +75,7 @@ def run_batch(
     with _bar(len(items), progress) as bar:
         bar.update(len(summary.files))
         with connected(ray_address) if pending else contextlib.nullcontext():
+            files: Iterator[FileResult]
             if segmented is not None:
                 files = (anonymize_file(item, config, settings, segmented(cpus_per_task, gpus_per_task)) for item in pending)
             else:
@@ -101,9 +103,9 @@ def _to_run(items: list[BatchItem], settings: TaskSettings, resume: bool, overwr
     pending, clashes = [], []
     for item in items:
         output = output_path(Path(settings.out_dir), item.relative)
-        done = finished(report_path(output), settings.options_hash) if resume else None
-        if done is not None:
-            summary.files.append(FileResult(**{**done["result"], "status": "skipped", "notes": []}))
+        skipped = _skipped(finished(report_path(output), settings.options_hash)) if resume and output.exists() else None
+        if skipped is not None:
+            summary.files.append(skipped)
             continue
         if output.exists() and not (resume or overwrite):
             clashes.append(output)
@@ -114,6 +116,16 @@ def _to_run(items: list[BatchItem], settings: TaskSettings, resume: bool, overwr
             "options (and redo the others), or --overwrite to redo them all"
         )
     return pending
+
+
+def _skipped(done: Optional[dict[str, Any]]) -> Optional[FileResult]:
+    """The result a done-marker holds, as a skipped file; None when there is none (or one of another version)."""
+    if done is None:
+        return None
+    try:
+        return FileResult(**{**done["result"], "status": "skipped", "notes": []})
+    except (TypeError, KeyError):
+        return None
 
 
 def _run_tasks(items: list[BatchItem], config: Config, settings: TaskSettings, max_retries: int) -> Iterator[FileResult]:
@@ -142,14 +154,20 @@ def _run_tasks(items: list[BatchItem], config: Config, settings: TaskSettings, m
 
 def ray_map(
     fn: Callable[[Any], Any], items: Sequence[Any], *, num_cpus: float = 1, num_gpus: float = 0, max_retries: int = MAX_RETRIES
-) -> list:
+) -> list[Any]:
     """``[fn(item) for item in items]`` as Ray tasks, in order (``fn`` and ``items`` picklable); the first error is raised.
 
     The ``map_tasks`` of segment-parallel runs; Ray must be connected (:func:`connected`).
     """
     ray = import_ray()
-    task = ray.remote(fn).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)
-    return list(ray.get([task.remote(item) for item in items]))
+    task = ray.remote(_apply).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)
+    function = ray.put(fn)
+    return list(ray.get([task.remote(function, item) for item in items]))
+
+
+def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    """``fn(item)``: the Ray task of :func:`ray_map` (any picklable callable, a builtin or a ``functools.partial`` too)."""
+    return fn(item)
 
 
 def segment_engine(segment_seconds: SegmentSeconds) -> Callable[[int, float], Engine]:
@@ -161,7 +179,7 @@ def segment_engine(segment_seconds: SegmentSeconds) -> Callable[[int, float], En
     :class:`AnonfilterError`.
     """
     try:
-        from anonfilter.segments import anonymize_segmented  # type: ignore[import-not-found]  # noqa: PLC0415
+        from anonfilter.segments import anonymize_segmented  # noqa: PLC0415 - issue 20, part B
     except ImportError:
         raise AnonfilterError(
             "--segment-seconds is not available in this build (segment-parallel runs come with issue 20, part B)"

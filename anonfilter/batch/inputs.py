@@ -129,7 +129,8 @@ def _filesystem(url: str) -> tuple[Any, str]:
         raise AnonfilterError(f"reading {url} needs fsspec: pip install fsspec (and its backend, e.g. s3fs or gcsfs)") from None
     try:
         fsspec.get_filesystem_class(_scheme(url))
-        return url_to_fs(url)
+        filesystem, path = url_to_fs(url)
+        return filesystem, str(path)
     except (ImportError, ValueError) as error:
         raise AnonfilterError(f"no fsspec backend for {url}: {error}".splitlines()[0]) from None
 

@@ -28,7 +28,7 @@ from anonfilter.errors import AnonfilterError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Inputs, output folder, Ray and resume options, then every per-file option of ``anonfilter -i IN -o OUT``."""
-    parser.epilog = __doc__.split("\n\n", 2)[2]
+    parser.epilog = __doc__.split("\n\n", 1)[1]
     batch = parser.add_argument_group("inputs, outputs and the batch")
     batch.add_argument(
         "inputs",
