@@ -54,6 +54,9 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 class Interrupted(KeyboardInterrupt):
     """A stop signal arrived: unwinds like Ctrl-C, so nothing unfinished is left behind."""
 
+    received: Optional[int] = None
+    """The last stop signal, for when a library turned the exception into a plain KeyboardInterrupt (Ray does)."""
+
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
@@ -128,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except AnonfilterError as error:
         return _fail(str(error), error.exit_code, debug)
     except KeyboardInterrupt as error:
-        signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
+        signum = error.signum if isinstance(error, Interrupted) else Interrupted.received or signal.SIGINT
         what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         return _fail(f"{what}; nothing unfinished was kept", 128 + signum, debug)
     except MemoryError:
@@ -162,7 +165,10 @@ def stop_signals_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: Optional[FrameType]) -> None:
+        Interrupted.received = signum
         raise Interrupted(signum)
+
+    Interrupted.received = None
 
     previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
     try:

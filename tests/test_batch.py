@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -282,3 +284,35 @@ def test_batch_help_explains_and_gives_examples(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "--resume" in text and "done-marker" in text
+
+
+def test_sigterm_to_a_batch_exits_143_with_one_line_stops_its_ray_and_leaves_nothing(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'anonfilter[ray]')")
+    source = tmp_path / "in" / "cams" / "long.mp4"
+    source.parent.mkdir(parents=True)
+    write_clip(source, list(range(0, 40 * 400, 40)), size=(320, 240))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "anonfilter.cli", "batch", str(tmp_path / "in"), "--out", str(out)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: (out / "cams").is_dir(), "the file's task to start")  # the embedded Ray is up, the task runs
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in one_line(err)
+    assert files_in(out / "cams") == []
+    wait_for(lambda: not in_group(process.pid), "Ray's processes to end", timeout=20)
+
+
+def in_group(group: int) -> list[int]:
+    """The processes still in process group ``group`` (the batch's embedded Ray: GCS, raylet, agents)."""
+    members = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[2]) == group:
+                members.append(int(name))
+    return members

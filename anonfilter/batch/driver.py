@@ -12,7 +12,9 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
@@ -206,17 +208,32 @@ def connected(address: Optional[str]) -> Iterator[None]:
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    local = {} if address else {"include_dashboard": False}
-    try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **local)
-    except (ConnectionError, ValueError, RuntimeError) as error:
-        raise AnonfilterError(
-            f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: {error}".splitlines()[0]
-        ) from None
+    local = {} if address else {"include_dashboard": False}  # "local": a Ray of our own, not one another program started here
+    with _own_sigterm():
+        try:
+            ray.init(address=address or "local", log_to_driver=False, logging_level=logging.ERROR, **local)
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            raise AnonfilterError(
+                f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: {error}".splitlines()[0]
+            ) from None
     try:
         yield
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _own_sigterm() -> Iterator[None]:
+    """Keep the process's SIGTERM handler through the block: ``ray.init`` replaces it with an exit that skips the
+    command's clean stop (cancelling the tasks, stopping the embedded Ray, one line)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def import_ray() -> Any:
