@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, ray_map, run_batch
+from anonfilter.batch.driver import too_small
 from anonfilter.batch.records import finished, options_hash
 from anonfilter.batch.task import resourced
 from anonfilter.cli import main
@@ -156,6 +157,15 @@ def test_batch_usage_errors_are_one_line_exit_2_before_anything_runs(extra, mess
     assert main(["batch", str(archive / "a.mp4"), "--out", str(tmp_path / "out"), *extra]) == 2
     assert message in one_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_tasks_no_node_can_run_are_found_before_they_wait_for_ever():
+    nodes = [{"Alive": True, "Resources": {"CPU": 16.0}}, {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 1.0}}]
+    assert too_small(nodes, 4, 0) is None
+    assert too_small(nodes, 1, 0.25) == (
+        "a file's task needs 1 CPUs and 0.25 GPUs (--cpus-per-task, --gpus-per-task), but the largest Ray node has 16 CPUs and 0 GPUs"
+    )
+    assert "needs 32 CPUs" in too_small(nodes, 32, 0)
 
 
 def test_without_ray_the_batch_is_one_line_saying_how_to_install_it(archive, tmp_path, capsys, monkeypatch):

@@ -350,7 +350,7 @@ def test_anonfilter_sits_in_a_pipe_from_standard_input_to_standard_output(contai
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["chek", "a.mp4", "b.mp4"], "unknown subcommand 'chek'; did you mean 'check'? subcommands: check,"),
+        (["chek", "a.mp4", "b.mp4"], "unknown subcommand 'chek'; did you mean 'check'? subcommands: batch, check,"),
         (["-i", "a.mp4", "-o", "b.mp4", "--methd", "blur"], "did you mean --method?"),
         (["-i", "-face.mp4", "-o", "b.mp4"], "written as ./-NAME"),
         (["-o", "b.mp4"], "required: -i/--input"),

@@ -76,7 +76,9 @@ def run_batch(
     start = time.monotonic()
     with _bar(len(items), progress) as bar:
         bar.update(len(summary.files))
-        with connected(ray_address) if pending else contextlib.nullcontext():
+        with connected(ray_address) if pending else contextlib.nullcontext(False) as own:
+            if pending:
+                _check_nodes(settings, own, notify)
             files: Iterator[FileResult]
             if segmented is not None:
                 files = (anonymize_file(item, config, settings, segmented(cpus_per_task, gpus_per_task)) for item in pending)
@@ -200,12 +202,12 @@ def segment_engine(segment_seconds: SegmentSeconds) -> Callable[[int, float], En
 
 
 @contextlib.contextmanager
-def connected(address: Optional[str]) -> Iterator[None]:
+def connected(address: Optional[str]) -> Iterator[bool]:
     """Ray connected for the block: the process's connection if there is one, else ``address`` (or ``RAY_ADDRESS``)
-    joined, else an embedded single-node Ray with the machine's CPUs, stopped after the block."""
+    joined, else an embedded single-node Ray with the machine's CPUs, stopped after the block (then it yields True)."""
     ray = import_ray()
     if ray.is_initialized():
-        yield
+        yield False
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     local = {} if address else {"include_dashboard": False}  # "local": a Ray of our own, not one another program started here
@@ -217,9 +219,31 @@ def connected(address: Optional[str]) -> Iterator[None]:
                 f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: {error}".splitlines()[0]
             ) from None
     try:
-        yield
+        yield not address
     finally:
         ray.shutdown()
+
+
+def too_small(nodes: Sequence[dict[str, Any]], cpus: float, gpus: float) -> Optional[str]:
+    """Why no node of ``nodes`` (``ray.nodes()``) can run a task of ``cpus`` CPUs and ``gpus`` GPUs; None when one can."""
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
+    if any(node.get("CPU", 0) >= cpus and node.get("GPU", 0) >= gpus for node in alive):
+        return None
+    most_cpus = max((node.get("CPU", 0) for node in alive), default=0)
+    most_gpus = max((node.get("GPU", 0) for node in alive), default=0)
+    return (
+        f"a file's task needs {cpus:g} CPUs and {gpus:g} GPUs (--cpus-per-task, --gpus-per-task), but the largest Ray node "
+        f"has {most_cpus:g} CPUs and {most_gpus:g} GPUs"
+    )
+
+
+def _check_nodes(settings: TaskSettings, own: bool, notify: Callable[[str], None]) -> None:
+    """Refuse tasks no node of our own Ray can run (they would wait for ever); on a cluster, say they wait (it may grow)."""
+    problem = too_small(import_ray().nodes(), settings.cpus, settings.gpus)
+    if problem is not None and own:
+        raise AnonfilterError(problem)
+    if problem is not None:
+        notify(f"{problem} now; the tasks wait until the cluster has such a node")
 
 
 @contextlib.contextmanager
