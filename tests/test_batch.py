@@ -20,6 +20,7 @@ import pytest
 
 from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, ray_map, run_batch
 from anonfilter.batch.driver import too_small
+from anonfilter.batch.inputs import fingerprint
 from anonfilter.batch.records import finished, options_hash
 from anonfilter.batch.task import resourced
 from anonfilter.cli import main
@@ -127,8 +128,11 @@ def test_a_remote_input_is_copied_and_the_marker_is_written_last(tmp_path):
     digest = options_hash(Config(), check=False)
     result = anonymize_file(item, Config(), TaskSettings(str(tmp_path / "out"), digest))
     assert (result.status, result.frames, result.error) == ("done", 5, None)
-    assert finished(Path(result.report), digest)["result"]["frames"] == 5
-    assert finished(Path(result.report), options_hash(Config(method="pixelate"), check=False)) is None
+    source = fingerprint(item.source)
+    assert source["size"] == local.stat().st_size
+    assert finished(Path(result.report), digest, source)["result"]["frames"] == 5
+    assert finished(Path(result.report), options_hash(Config(method="pixelate"), check=False), source) is None
+    assert finished(Path(result.report), digest, {**source, "size": 1}) is None
     assert json.loads(Path(result.report).read_text())["run"]["settings"]["detection"]["options"] == ["threads=1"]
 
 
@@ -226,6 +230,11 @@ def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluste
     ]
     assert (out / "a.mp4").stat().st_mtime_ns == before
     assert resumed.totals()["frames"] == 50 and not resumed.ok
+
+    # --resume redoes a file whose input changed since
+    write_clip(archive / "a.mp4", FRAMES[:5])
+    changed_input = run_batch([str(archive / "a.mp4")], out, Config(identity=IdentityConfig(seed=1)), resume=True, progress=False)
+    assert [(file.status, file.frames) for file in changed_input.files] == [("done", 5)]
 
     # --resume with other options redoes every file
     changed = run_batch([str(archive / "a.mp4")], out, Config(method="pixelate"), resume=True, progress=False)

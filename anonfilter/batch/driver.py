@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from tqdm import tqdm
 
-from anonfilter.batch.inputs import BatchItem, discover
+from anonfilter.batch.inputs import BatchItem, discover, fingerprint
 from anonfilter.batch.records import finished, options_hash, output_path, report_path
 from anonfilter.batch.summary import BatchSummary
 from anonfilter.batch.task import Engine, FileResult, TaskSettings, anonymize_file
@@ -107,7 +107,8 @@ def _to_run(items: list[BatchItem], settings: TaskSettings, resume: bool, overwr
     pending, clashes = [], []
     for item in items:
         output = output_path(Path(settings.out_dir), item.relative)
-        skipped = _skipped(finished(report_path(output), settings.options_hash)) if resume and output.exists() else None
+        done = finished(report_path(output), settings.options_hash, fingerprint(item.source)) if resume and output.exists() else None
+        skipped = _skipped(done)
         if skipped is not None:
             summary.files.append(skipped)
             continue

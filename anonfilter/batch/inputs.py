@@ -104,6 +104,27 @@ def _expand_url(url: str, relative: Optional[PurePosixPath]) -> list[BatchItem]:
     ]
 
 
+REMOTE_VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "LastModified", "mtime", "updated", "created")
+"""Keys of an fsspec ``info`` that change when an object is replaced, the first one present used (S3, GCS, others)."""
+
+
+def fingerprint(source: str) -> dict[str, Any]:
+    """What tells whether ``source`` changed since a run: size and modification time (a remote object's version)."""
+    if not _is_url(source) or _scheme(source) in LOCAL_SCHEMES:
+        try:
+            status = os.stat(source.split("://", 1)[1] if _is_url(source) else source)
+        except OSError:
+            return {}
+        return {"size": status.st_size, "mtime_ns": status.st_mtime_ns}
+    filesystem, path = _filesystem(source)
+    try:
+        info = filesystem.info(path)
+    except OSError:
+        return {}
+    version = next((str(info[key]) for key in REMOTE_VERSION_KEYS if key in info), None)
+    return {"size": info.get("size"), "version": version}
+
+
 @contextlib.contextmanager
 def local_copy(source: str) -> Iterator[str]:
     """A local path of ``source``: itself when local, else a temporary copy removed after the block."""

@@ -3,8 +3,9 @@
 Beside each output ``NAME.EXT`` the batch writes ``NAME.EXT.report.json`` (and the HTML page
 ``NAME.EXT.report.html``): the audit report of ``anonfilter -i IN -o OUT --report``, with a
 ``batch`` section added once everything else of the file is finished. That section holds a hash
-of the options (:func:`options_hash`) and the file's result; a report without it, or with
-another hash, means the file is not done with these options.
+of the options (:func:`options_hash`), the input's size and modification time (its
+:func:`~anonfilter.batch.inputs.fingerprint`) and the file's result; a report without it, or with
+another hash or input, means the file is not done with these options from this input.
 """
 
 from __future__ import annotations
@@ -38,13 +39,16 @@ def report_path(output: Path) -> Path:
     return output.with_name(output.name + REPORT_SUFFIX)
 
 
-def finished(report: Path, digest: str) -> Optional[dict[str, Any]]:
-    """The ``batch`` section of ``report`` when it marks the file done with the options of ``digest``, else None."""
+def finished(report: Path, digest: str, input: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The ``batch`` section of ``report`` when it marks the file done with the options of ``digest`` from the
+    ``input`` of this :func:`~anonfilter.batch.inputs.fingerprint`, else None."""
     try:
         section = json.loads(report.read_text()).get("batch")
     except (OSError, ValueError, AttributeError):
         return None
-    return section if isinstance(section, dict) and section.get("options_hash") == digest else None
+    if not isinstance(section, dict) or section.get("options_hash") != digest or section.get("input") != input:
+        return None
+    return section
 
 
 def forget(report: Path) -> None:

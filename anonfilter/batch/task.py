@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 from anonfilter.api import Report, anonymize, plugin_host
 from anonfilter.audit import AuditSettings, find_leaks
-from anonfilter.batch.inputs import BatchItem, local_copy
+from anonfilter.batch.inputs import BatchItem, fingerprint, local_copy
 from anonfilter.batch.records import forget, mark_done, output_path, report_path
 from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError
@@ -82,6 +82,7 @@ def anonymize_file(item: BatchItem, config: Config, settings: TaskSettings, engi
         host = plugin_host(result.notes.append)
         output.parent.mkdir(parents=True, exist_ok=True)
         forget(report)  # from here on the file is not done, whatever an earlier run left
+        source = fingerprint(item.source)  # before reading it: a file replaced during the run is redone by --resume
         with local_copy(item.source) as local:
             run = engine or functools.partial(_anonymize, host=host)
             ran = run(local, output, resourced(config, settings, host), report, functools.partial(_note, result.notes))
@@ -96,7 +97,7 @@ def anonymize_file(item: BatchItem, config: Config, settings: TaskSettings, engi
         result.error = f"internal error ({type(error).__name__}: {_one_line(error)})"
     result.seconds = round(time.monotonic() - start, 3)
     if result.status == "done":
-        mark_done(report, {"options_hash": settings.options_hash, "result": dataclasses.asdict(result)})
+        mark_done(report, {"options_hash": settings.options_hash, "input": source, "result": dataclasses.asdict(result)})
     return result
 
 
