@@ -17,9 +17,9 @@ import time
 from pathlib import Path, PurePosixPath
 
 import pytest
+from anonfilter.batch.raytools import too_small
 
 from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, ray_map, run_batch
-from anonfilter.batch.driver import too_small
 from anonfilter.batch.inputs import fingerprint
 from anonfilter.batch.records import finished, options_hash
 from anonfilter.batch.task import resourced

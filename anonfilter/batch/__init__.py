@@ -4,8 +4,9 @@
 batch runs.
 """
 
-from anonfilter.batch.driver import connected, ray_map, run_batch
+from anonfilter.batch.driver import run_batch
 from anonfilter.batch.inputs import BatchItem, discover
+from anonfilter.batch.raytools import connected, ray_map
 from anonfilter.batch.summary import BatchSummary
 from anonfilter.batch.task import FileResult, TaskSettings, anonymize_file
 
