@@ -7,6 +7,7 @@ a cluster, or the process's own connection.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -58,7 +59,10 @@ def run_batch(
     if cpus_per_task < 1 or gpus_per_task < 0:
         raise AnonfilterError("--cpus-per-task must be at least 1 and --gpus-per-task at least 0")
     segmented = segment_engine(segment_seconds) if segment_seconds is not None else None
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()
+    config = dataclasses.replace(
+        config, identity=dataclasses.replace(config.identity, keep=tuple(map(os.path.abspath, config.identity.keep)))
+    )
     items = discover(inputs, exclude=out)
     out.mkdir(parents=True, exist_ok=True)
     settings = TaskSettings(str(out), options_hash(config, check), cpus_per_task, gpus_per_task, check)

@@ -71,7 +71,7 @@ def _expand(name: str, relative: Optional[PurePosixPath], exclude: Optional[Path
     if _is_url(name) and _scheme(name) not in LOCAL_SCHEMES:
         return _expand_url(name, relative)
     path = Path(name.split("://", 1)[1] if _is_url(name) else name)
-    path = Path(os.path.normpath(path))
+    path = Path(os.path.abspath(path))  # absolute: a task on another node (or in another folder) finds it too
     if path.is_file():
         return [BatchItem(str(path), relative or PurePosixPath(path.name))]
     if not path.is_dir():
