@@ -21,6 +21,7 @@ so its stream headers match), fresh per segment, so each segment begins with a k
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import time
 from collections import defaultdict
@@ -42,8 +43,9 @@ from anonfilter.plugins import PluginHost
 from anonfilter.segments.packets import PacketWriter
 from anonfilter.segments.plan import PacketIndex, Segment
 from anonfilter.tracking.base import TrackedFace
+from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.temporal import TemporalTracker
-from anonfilter.types import AnonymizedFrame, Frame, FrameInfo, Region
+from anonfilter.types import AnonymizedFrame, Detections, Frame, FrameInfo, Region
 from ffmpeg_bridge.colour import Stored, converter_for
 from ffmpeg_bridge.encoder import add_video_stream
 from ffmpeg_bridge.source import VideoInfo, open_input, reason, turned
@@ -106,9 +108,8 @@ class TrackResult:
 
 def anonymize_segment(job: SegmentJob) -> SegmentStats:
     """One pass: the pipeline on the segment's range, its own frames encoded to ``job.packets``."""
-    host = PluginHost()
     with _Run(job, job.segment.warm_from, job.segment.until) as run:
-        anonymizer = build_anonymizer(job.config, host, job.info.fps, job.info.display_size)
+        anonymizer = build_anonymizer(job.config, plugin_host(), job.info.fps, job.info.display_size)
         counter = _OwnFrames(job.segment)
         anonymizer.recorder = counter
         run.pipe(anonymizer.push, anonymizer.flush)
@@ -119,9 +120,8 @@ def anonymize_segment(job: SegmentJob) -> SegmentStats:
 
 def track_segment(job: SegmentJob) -> TrackResult:
     """First pass for identity methods: detection and tracking on the segment's range, no method, nothing encoded."""
-    host = PluginHost()
     with _Run(job, job.segment.warm_from, job.segment.until, encode=False) as run:
-        tracking = build_anonymizer(job.config, host, job.info.fps, job.info.display_size, kind=TrackingPass)
+        tracking = build_anonymizer(job.config, plugin_host(), job.info.fps, job.info.display_size, kind=TrackingPass)
         run.pipe(tracking.push, tracking.flush)
         _add_pipeline_stats(run.stats, tracking, job)
     assert isinstance(tracking, TrackingPass)
@@ -135,9 +135,10 @@ def render_segment(job: SegmentJob) -> SegmentStats:
     """Second pass for identity methods: the method on the own frames with ``job.faces``, encoded."""
     assert job.faces is not None, "render_segment needs the faces of the tracking pass"
     faces = job.faces
-    host = PluginHost()
+    config = job.config
     with _Run(job, job.segment.start, job.segment.end) as run:
-        anonymizer = build_anonymizer(job.config, host, job.info.fps, job.info.display_size)
+        method = plugin_host().create_method(config.method, config.method_options)
+        anonymizer = Anonymizer(_NoDetector(), PerFrameTracker(), method, config.method, config.mask)
 
         def push(frame: Frame, info: FrameInfo) -> list[AnonymizedFrame]:
             started = time.perf_counter()
@@ -152,6 +153,20 @@ def render_segment(job: SegmentJob) -> SegmentStats:
         run.stats.failures = list(anonymizer.failures.values())
         run.stats.seconds.update({name: run.stats.seconds.get(name, 0.0) + value for name, value in anonymizer.seconds.items()})
     return run.stats
+
+
+@functools.lru_cache(maxsize=1)
+def plugin_host() -> PluginHost:
+    """The plugin host of this worker process, loaded once for all the tasks it runs."""
+    return PluginHost()
+
+
+class _NoDetector:
+    """The render pass's pipeline searches nothing: its faces come from the tracking pass."""
+
+    def detect(self, frame: Frame) -> Detections:
+        """Never called."""
+        raise RuntimeError("the render pass does not detect faces")
 
 
 class TrackingPass(Anonymizer):
