@@ -152,14 +152,21 @@ def anonymize(
     for note in end_notes(report):
         notify(note)
     if recorder is not None and audit_report is not None:
-        recorder.outcome = outcome(report)
-        try:
-            page = recorder.write(audit_report, run_summary(report, str(input), str(output), host))
-        except OSError as error:
-            raise AnonfilterError(f"{output} was written, but not the report {audit_report}: {error.strerror}") from None
-        notify(f"report written to {audit_report} and {page}")
+        write_audit_report(recorder, report, str(input), str(output), audit_report, host, notify)
     check_strict(report, str(output))
     return report
+
+
+def write_audit_report(
+    recorder: RunReport, report: Report, input: str, output: str, path: Path, host: PluginHost, notify: Callable[[str], None]
+) -> None:
+    """Write the audit report of a finished run to ``path`` (and its HTML page beside it); a failure is one line."""
+    recorder.outcome = outcome(report)
+    try:
+        page = recorder.write(path, run_summary(report, input, output, host))
+    except OSError as error:
+        raise AnonfilterError(f"{output} was written, but not the report {path}: {error.strerror}") from None
+    notify(f"report written to {path} and {page}")
 
 
 def check_strict(report: Report, output: str) -> None:

@@ -9,6 +9,7 @@ decoded frames of the joined output must equal the single run's, pixel for pixel
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,14 +88,21 @@ def test_segment_length_auto_and_bad_lengths():
 
 def test_blur_in_segments_equals_the_single_run_frame_by_frame(clip, tmp_path):
     config = Config(identity=IdentityConfig(seed=1), encoder=LOSSLESS)
-    single = anonymize(clip, tmp_path / "single.mkv", config)
-    report = anonymize_segmented(config, clip, tmp_path / "segments.mkv", SEGMENT_SECONDS, TWO_WORKERS)
+    single = anonymize(clip, tmp_path / "single.mkv", config, audit_report=tmp_path / "single.json")
+    report = anonymize_segmented(
+        config, clip, tmp_path / "segments.mkv", SEGMENT_SECONDS, TWO_WORKERS, audit_report=tmp_path / "segments.json"
+    )
     assert_same_frames(tmp_path / "segments.mkv", tmp_path / "single.mkv")
     assert (report.frames, report.frames_with_faces) == (single.frames, single.frames_with_faces) == (300, 300)
     assert report.config == single.config
     assert report.search == single.search
-    assert report.input_damage["frames_decoded"] == 300
-    assert files_in(tmp_path) == ["segments.mkv", "single.mkv"]
+    assert report.input_damage == single.input_damage
+    audit, single_audit = (json.loads((tmp_path / name).read_text()) for name in ("segments.json", "single.json"))
+    assert audit["summary"]["frames_with_faces"] == single_audit["summary"]["frames_with_faces"] == 300
+    assert audit["run"]["settings"] == single_audit["run"]["settings"]
+    covered = sorted(frame for track in audit["tracks"] for first, last, _ in track["segments"] for frame in range(first, last + 1))
+    assert covered == list(range(300))  # one face, tracked in every frame, borders included
+    assert files_in(tmp_path) == ["segments.html", "segments.json", "segments.mkv", "single.html", "single.json", "single.mkv"]
 
 
 def test_a_synthetic_face_keeps_one_identity_through_every_border(clip, tmp_path, monkeypatch):

@@ -17,12 +17,23 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-from anonfilter.api import Report, anonymize, as_ran, check_plugin_options, check_strict, end_notes, plugin_host
+from anonfilter.api import (
+    Report,
+    anonymize,
+    as_ran,
+    check_plugin_options,
+    check_report_path,
+    check_strict,
+    end_notes,
+    plugin_host,
+    write_audit_report,
+)
 from anonfilter.assembly import detection_schedule
 from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.pipeline import Failure, report_to_stderr
 from anonfilter.plugins import PluginHost
+from anonfilter.report import RunReport
 from anonfilter.segments.executors import MapTasks, serial_map
 from anonfilter.segments.join import join_segments
 from anonfilter.segments.plan import (
@@ -60,6 +71,7 @@ def anonymize_segmented(
     workers: Optional[int] = None,
     overwrite: bool = False,
     container_format: Optional[str] = None,
+    audit_report: Optional[Path] = None,
     host: Optional[PluginHost] = None,
     notify: Optional[Callable[[str], None]] = None,
 ) -> Report:
@@ -69,7 +81,8 @@ def anonymize_segmented(
     :func:`~anonfilter.segments.plan.segment_frames`). ``map_tasks(fn, items)`` runs the
     picklable module-level ``fn`` over the picklable ``items`` and returns the results in
     order; the tasks read the input and write into a temporary folder beside the output, so
-    workers on other machines must see both paths. A video that makes one segment, or whose
+    workers on other machines must see both paths. ``audit_report``: also write the audit
+    report there (a face's track is split at each segment border it crosses). A video that makes one segment, or whose
     packets cannot be planned on, is run as :func:`anonfilter.api.anonymize` runs it (with a
     note). Errors are :func:`~anonfilter.api.anonymize`'s: :class:`AnonfilterError` for what
     was asked (nothing written), :class:`RunFailure` for a failure while running (nothing
@@ -80,6 +93,8 @@ def anonymize_segmented(
     notify = notify or report_to_stderr
     host = host or plugin_host(notify)
     check_plugin_options(config, host)
+    if audit_report is not None:
+        check_report_path(audit_report)
     input_name, output_name = str(input_path), str(output_path)
     if STDIO in (input_name, output_name) or is_url(input_name):
         raise AnonfilterError("segments need a local input file and output file (not standard input or output, nor a URL)")
@@ -102,6 +117,7 @@ def anonymize_segmented(
             dataclasses.replace(config, expect_faces=expect_faces),
             overwrite=overwrite,
             container_format=container_format,
+            audit_report=audit_report,
             host=host,
             notify=notify,
         )
@@ -112,8 +128,8 @@ def anonymize_segmented(
     try:
         jobs = [SegmentJob(config, input_name, info, index, segment, str(work), format_name) for segment in segments]
         stats, extra = _run(jobs, config, host, map_tasks)
-        with_faces = sum(part.frames_with_faces for part in stats)
-        if expect_faces and not with_faces:
+        audit = merged_audit([part.audit for part in stats])
+        if expect_faces and not audit.frames_with_faces:
             raise RunFailure(
                 f"no face was found in {index.frames} frames (--expect-faces); nothing written. "
                 "Check the detector and its options (-D), or leave out --expect-faces for a video without people"
@@ -135,6 +151,8 @@ def anonymize_segmented(
     report.seconds["total"] = time.perf_counter() - started
     for note in end_notes(report):
         notify(note)
+    if audit_report is not None:
+        write_audit_report(audit, report, input_name, output_name, audit_report, host, notify)
     check_strict(report, output_name)
     return report
 
@@ -190,7 +208,7 @@ def _report(
         as_ran(config, detect_every, mode),
         info,
         sum(part.frames for part in stats),
-        sum(part.frames_with_faces for part in stats),
+        sum(part.audit.frames_with_faces for part in stats),
         sorted(frame for part in stats for frame in part.obscured_frames),
         list(failures.values()),
         merged_seconds([part.seconds for part in [*stats, *tracking]]),
@@ -198,6 +216,19 @@ def _report(
         runs if mode == "focused" else {},
         searched,
     )
+
+
+def merged_audit(parts: Sequence[RunReport]) -> RunReport:
+    """The segments' audit collectors as one, in order; each segment's track ids moved past the previous segments'."""
+    merged = RunReport()
+    for part in parts:
+        offset = max(merged.tracks, default=-1) + 1
+        for track in part.tracks.values():
+            merged.tracks[offset + track.track_id] = dataclasses.replace(track, track_id=offset + track.track_id)
+        merged.low_confidence_frames += [{**low, "track_id": offset + low["track_id"]} for low in part.low_confidence_frames]
+        merged.frames += part.frames
+        merged.frames_with_faces += part.frames_with_faces
+    return merged
 
 
 def _work_folder(output: Path) -> Path:

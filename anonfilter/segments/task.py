@@ -40,6 +40,7 @@ from anonfilter.detection.guarantee import SearchGuarantee
 from anonfilter.errors import RunFailure
 from anonfilter.pipeline import Anonymizer, Failure
 from anonfilter.plugins import PluginHost
+from anonfilter.report import RunReport
 from anonfilter.segments.packets import PacketWriter
 from anonfilter.segments.plan import PacketIndex, Segment
 from anonfilter.tracking.base import TrackedFace
@@ -53,7 +54,7 @@ from ffmpeg_bridge.timestamps import Timestamps
 from ffmpeg_bridge.transcoder import opencv_threads, with_durations
 
 Faces = dict[int, list[TrackedFace]]
-"""Frame index -> the faces anonymized on it (kept faces left out)."""
+"""Frame index -> its tracked faces (those of people kept visible too, with ``keep`` set)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class SegmentStats:
 
     number: int
     frames: int = 0
-    frames_with_faces: int = 0
+    audit: RunReport = field(default_factory=RunReport)
+    """The own frames' tracked faces, as the audit report collects them (track ids of this segment)."""
     obscured_frames: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -110,10 +112,8 @@ def anonymize_segment(job: SegmentJob) -> SegmentStats:
     """One pass: the pipeline on the segment's range, its own frames encoded to ``job.packets``."""
     with _Run(job, job.segment.warm_from, job.segment.until) as run:
         anonymizer = build_anonymizer(job.config, plugin_host(), job.info.fps, job.info.display_size)
-        counter = _OwnFrames(job.segment)
-        anonymizer.recorder = counter
+        anonymizer.recorder = _OwnFrames(job.segment, run.stats.audit)
         run.pipe(anonymizer.push, anonymizer.flush)
-        run.stats.frames_with_faces = counter.with_faces
         _add_pipeline_stats(run.stats, anonymizer, job)
     return run.stats
 
@@ -122,13 +122,14 @@ def track_segment(job: SegmentJob) -> TrackResult:
     """First pass for identity methods: detection and tracking on the segment's range, no method, nothing encoded."""
     with _Run(job, job.segment.warm_from, job.segment.until, encode=False) as run:
         tracking = build_anonymizer(job.config, plugin_host(), job.info.fps, job.info.display_size, kind=TrackingPass)
+        faces = _AllFrames()
+        tracking.recorder = faces
         run.pipe(tracking.push, tracking.flush)
         _add_pipeline_stats(run.stats, tracking, job)
-    assert isinstance(tracking, TrackingPass)
     tracker = tracking.tracker
-    keys = {face.identity_key for faces in tracking.faces.values() for face in faces}
+    keys = {face.identity_key for tracked in faces.faces.values() for face in tracked}
     embeddings = {key: tracker.identities.embeddings_of(key) for key in keys} if isinstance(tracker, TemporalTracker) else {}
-    return TrackResult(run.stats, tracking.faces, embeddings)
+    return TrackResult(run.stats, faces.faces, embeddings)
 
 
 def render_segment(job: SegmentJob) -> SegmentStats:
@@ -143,9 +144,9 @@ def render_segment(job: SegmentJob) -> SegmentStats:
         def push(frame: Frame, info: FrameInfo) -> list[AnonymizedFrame]:
             started = time.perf_counter()
             tracked = faces.get(info.index, [])
-            changed = anonymizer.apply(frame, tracked, info)
+            run.stats.audit.record(info, tracked)
+            changed = anonymizer.apply(frame, [face for face in tracked if not face.keep], info)
             anonymizer.seconds["method"] += time.perf_counter() - started
-            run.stats.frames_with_faces += bool(tracked)
             return [AnonymizedFrame(frame, info, changed)]
 
         run.pipe(push, list)
@@ -170,32 +171,39 @@ class _NoDetector:
 
 
 class TrackingPass(Anonymizer):
-    """The pipeline without its method: each finished frame's faces are kept in :attr:`faces`, its pixels left alone.
+    """The pipeline without its method: frames go through detection and tracking, their pixels left alone.
 
-    Only :func:`track_segment` uses it, and its frames are never written: the faces go to
-    :func:`render_segment`, which anonymizes the frames.
+    Only :func:`track_segment` uses it, and its frames are never written: their faces (taken by
+    its recorder) go to :func:`render_segment`, which anonymizes the frames.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.faces: Faces = {}
-
     def apply(self, frame: Frame, tracked: Sequence[TrackedFace], info: FrameInfo) -> tuple[Region, ...]:
-        """Record the faces of frame ``info.index``; nothing is changed."""
-        self.faces[info.index] = list(tracked)
+        """Nothing: the method runs in the render pass."""
         return ()
 
 
-class _OwnFrames:
-    """A frame recorder that counts the segment's own frames with faces."""
+class _AllFrames:
+    """A frame recorder that keeps every frame's tracked faces (kept people included)."""
 
-    def __init__(self, segment: Segment) -> None:
-        self.segment = segment
-        self.with_faces = 0
+    def __init__(self) -> None:
+        self.faces: Faces = {}
 
     def record(self, info: FrameInfo, tracked: Sequence[TrackedFace]) -> None:
-        """Count frame ``info.index`` if it is the segment's and has a face."""
-        self.with_faces += bool(tracked) and self.segment.start <= info.index < self.segment.end
+        """Keep the faces of frame ``info.index``."""
+        self.faces[info.index] = list(tracked)
+
+
+class _OwnFrames:
+    """A frame recorder that passes the segment's own frames on to the audit report's collector."""
+
+    def __init__(self, segment: Segment, audit: RunReport) -> None:
+        self.segment = segment
+        self.audit = audit
+
+    def record(self, info: FrameInfo, tracked: Sequence[TrackedFace]) -> None:
+        """Record frame ``info.index`` if it is the segment's."""
+        if self.segment.start <= info.index < self.segment.end:
+            self.audit.record(info, tracked)
 
 
 def _add_pipeline_stats(stats: SegmentStats, anonymizer: Anonymizer, job: SegmentJob) -> None:
