@@ -21,7 +21,7 @@ from anonfilter.api import anonymize
 from anonfilter.config import Config, IdentityConfig
 from anonfilter.errors import AnonfilterError, RunFailure
 from anonfilter.segments import anonymize_segmented, engine, process_pool_map, serial_map
-from anonfilter.segments.plan import Segment, index_packets, plan_segments, segment_frames
+from anonfilter.segments.plan import Segment, index_packets, plan_segments, segment_frames, warmup_frames
 from anonfilter.segments.stitch import stitch
 from anonfilter.segments.task import SegmentStats, TrackResult
 from anonfilter.tracking.base import TrackedFace
@@ -76,6 +76,11 @@ def test_the_plan_starts_segments_at_keyframes_and_warms_up_before_them(clip):
     assert all(segment.warm_from % 4 == 0 for segment in segments)
     assert [segment.until for segment in segments] == [84, 144, 204, 264, 300]
     assert [index.frame_at(segment.seek_pts) for segment in segments] == [0, 40, 100, 160, 220]
+
+
+def test_the_warm_up_is_the_look_ahead_and_2_s_or_40_detector_runs():
+    assert warmup_frames(25.0, lookahead=26, detect_every=1) == 26 + 50
+    assert warmup_frames(25.0, lookahead=26, detect_every=4) == 26 + 160
 
 
 def test_segment_length_auto_and_bad_lengths():

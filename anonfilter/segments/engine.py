@@ -37,13 +37,13 @@ from anonfilter.report import RunReport
 from anonfilter.segments.executors import MapTasks, serial_map
 from anonfilter.segments.join import join_segments
 from anonfilter.segments.plan import (
-    WARMUP_SECONDS,
     PacketIndex,
     SegmentLength,
     index_packets,
     plan_segments,
     segment_frames,
     tracker_lookahead,
+    warmup_frames,
 )
 from anonfilter.segments.stitch import stitch
 from anonfilter.segments.task import (
@@ -122,7 +122,7 @@ def anonymize_segmented(
             notify=notify,
         )
     lookahead = tracker_lookahead(config, info.fps)
-    warmup = lookahead + TrackerSettings(fps=info.fps).frames(WARMUP_SECONDS)
+    warmup = warmup_frames(info.fps, lookahead, detect_every)
     segments = plan_segments(index, per_segment, warmup, lookahead, detect_every)
     work = _work_folder(Path(output_name))
     try:

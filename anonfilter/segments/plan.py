@@ -23,9 +23,13 @@ from anonfilter.tracking.settings import TrackerSettings
 from ffmpeg_bridge.source import open_input
 
 WARMUP_SECONDS = 2.0
-"""Frames fed to a segment's pipeline before its first own frame, beyond the tracker's look-ahead:
-time for tracks that run across the border to be found, confirmed and for their motion models
-to settle (see docs/scaling.md, "One long file in segments")."""
+"""A segment's pipeline starts at least this long before its first own frame, beyond the
+tracker's look-ahead: time for tracks that run across the border to be found and confirmed..."""
+WARMUP_DETECTOR_RUNS = 40
+"""... and at least this many detector runs before it, for their motion models to settle: a
+track's Kalman filter forgets where it started by a factor of about 0.88 per detection, so two
+filters started 40 detections apart differ by about 0.004 px (measured: docs/scaling.md, "One
+long file in segments"). Focused detection's crops around the expected faces depend on them."""
 MIN_AUTO_SECONDS = 30.0
 """``segment_seconds="auto"`` never plans segments shorter than this: each one pays for a
 warm-up and a look-ahead (a few seconds of frames decoded and searched twice)."""
@@ -115,6 +119,12 @@ def tracker_lookahead(config: Config, fps: float) -> int:
         return 0
     settings = TrackerSettings(fps=fps, max_gap=config.tracking.max_gap, extend_before=config.tracking.extend_before)
     return settings.lookahead
+
+
+def warmup_frames(fps: float, lookahead: int, detect_every: int) -> int:
+    """Frames a segment's pipeline starts before its first own frame: the look-ahead, then
+    :data:`WARMUP_SECONDS` or :data:`WARMUP_DETECTOR_RUNS` detector runs, whichever is longer."""
+    return lookahead + max(TrackerSettings(fps=fps).frames(WARMUP_SECONDS), WARMUP_DETECTOR_RUNS * detect_every)
 
 
 def plan_segments(index: PacketIndex, segment_frames: int, warmup: int, lookahead: int, detect_every: int) -> list[Segment]:
