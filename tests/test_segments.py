@@ -75,7 +75,7 @@ def test_the_plan_starts_segments_at_keyframes_and_warms_up_before_them(clip):
     assert [segment.warm_from for segment in segments] == [0, 40, 100, 160, 220]
     assert all(segment.warm_from % 4 == 0 for segment in segments)
     assert [segment.until for segment in segments] == [84, 144, 204, 264, 300]
-    assert [index.frame_at(segment.seek_pts) for segment in segments] == [0, 40, 100, 160, 220]
+    assert [index.keyframe_at_or_before(segment.warm_from) for segment in segments] == [0, 40, 100, 160, 220]
 
 
 def test_the_warm_up_is_the_look_ahead_and_2_s_or_40_detector_runs():
@@ -170,7 +170,7 @@ def face(key: int, box: tuple[float, float, float, float]) -> TrackedFace:
 
 
 def test_stitching_joins_overlapping_keys_and_returning_people_but_not_people_seen_together():
-    first, second = Segment(0, 0, 10, 0, 0, 14), Segment(1, 10, 20, 6, 0, 20)
+    first, second = Segment(0, 0, 10, 0, 14), Segment(1, 10, 20, 6, 20)
     left, right, elsewhere = (0.0, 0.0, 10.0, 10.0), (50.0, 0.0, 60.0, 10.0), (100.0, 0.0, 110.0, 10.0)
     person_a, person_b = [np.full(128, 0.1, np.float32)], [np.full(128, -0.1, np.float32)]
     earlier = TrackResult(SegmentStats(0), {i: [face(7, left), face(8, right)] for i in range(0, 14)}, {7: person_a, 8: person_b})

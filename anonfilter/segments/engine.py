@@ -39,6 +39,7 @@ from anonfilter.segments.join import join_segments
 from anonfilter.segments.plan import (
     PacketIndex,
     SegmentLength,
+    check_segment_length,
     index_packets,
     plan_segments,
     segment_frames,
@@ -95,6 +96,7 @@ def anonymize_segmented(
     check_plugin_options(config, host)
     if audit_report is not None:
         check_report_path(audit_report)
+    check_segment_length(segment_seconds)
     input_name, output_name = str(input_path), str(output_path)
     if STDIO in (input_name, output_name) or is_url(input_name):
         raise AnonfilterError("segments need a local input file and output file (not standard input or output, nor a URL)")
@@ -124,6 +126,7 @@ def anonymize_segmented(
     lookahead = tracker_lookahead(config, info.fps)
     warmup = warmup_frames(info.fps, lookahead, detect_every)
     segments = plan_segments(index, per_segment, warmup, lookahead, detect_every)
+    notify(f"{input_name}: {len(segments)} segments of about {per_segment / info.fps:.0f} s")
     work = _work_folder(Path(output_name))
     try:
         jobs = [SegmentJob(config, input_name, info, index, segment, str(work), format_name) for segment in segments]

@@ -33,8 +33,13 @@ def process_pool_map(fn: Callable[[T], R], items: list[T], workers: Optional[int
 
     The processes are started fresh (``spawn``), not forked: the caller may hold threads
     (onnxruntime's, a transcode's), which a forked child would inherit in an unknown state.
-    Use ``functools.partial(process_pool_map, workers=N)`` as a :data:`MapTasks`.
+    When a task fails, the tasks not started yet are not started, and the error is raised once
+    the running ones have ended. Use ``functools.partial(process_pool_map, workers=N)`` as a
+    :data:`MapTasks`.
     """
     count = max(1, min(workers or os.cpu_count() or 1, len(items)))
-    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
+    try:
         return list(pool.map(fn, items))
+    finally:  # after a failure: the tasks not started are dropped, the running ones finish before the caller cleans up
+        pool.shutdown(wait=True, cancel_futures=True)

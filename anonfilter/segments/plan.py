@@ -106,9 +106,8 @@ class Segment:
     end: int
     """Its own frames are ``start`` to ``end - 1``; ``start`` is a keyframe of the input."""
     warm_from: int
-    """The first frame pushed into its pipeline (frames before ``start`` are warm-up, not written)."""
-    seek_pts: int
-    """Timestamp of the keyframe decoding starts at (at or before ``warm_from``)."""
+    """The first frame pushed into its pipeline (frames before ``start`` are warm-up, not written);
+    decoding starts at the keyframe at or before it."""
     until: int
     """One past the last frame pushed: ``end`` plus the tracker's look-ahead, or the video's end."""
 
@@ -139,8 +138,7 @@ def plan_segments(index: PacketIndex, segment_frames: int, warmup: int, lookahea
     segments = []
     for number, (start, end) in enumerate(zip(starts, ends)):
         warm_from = max(0, start - warmup) // detect_every * detect_every
-        seek_from = index.keyframe_at_or_before(warm_from)
-        segments.append(Segment(number, start, end, warm_from, index.pts[seek_from], min(index.frames, end + lookahead)))
+        segments.append(Segment(number, start, end, warm_from, min(index.frames, end + lookahead)))
     return segments
 
 
@@ -150,6 +148,14 @@ def _nominal(index: PacketIndex, segment_frames: int) -> list[int]:
     return [start for start in range(0, index.frames, max(1, segment_frames)) if start <= last_key]
 
 
+def check_segment_length(length: SegmentLength) -> None:
+    """Refuse a segment length that is neither a positive number of seconds nor ``"auto"`` (an :class:`AnonfilterError`)."""
+    if length == "auto":
+        return
+    if not isinstance(length, (int, float)) or isinstance(length, bool) or not math.isfinite(length) or length <= 0:
+        raise AnonfilterError(f"segment length {length!r}: must be a positive number of seconds or 'auto'")
+
+
 def segment_frames(length: SegmentLength, frames: int, fps: float, workers: Optional[int] = None) -> int:
     """Frames per segment for ``length`` (seconds, or ``"auto"``) on a video of ``frames`` at ``fps``.
 
@@ -157,11 +163,10 @@ def segment_frames(length: SegmentLength, frames: int, fps: float, workers: Opti
     :data:`WORKERS_ENV`, else the CPU count), never shorter than :data:`MIN_AUTO_SECONDS`.
     Raises :class:`AnonfilterError` for a length that is neither.
     """
-    if length == "auto":
+    check_segment_length(length)
+    if isinstance(length, str):
         count = workers or int(os.environ.get(WORKERS_ENV) or 0) or os.cpu_count() or 1
         seconds = max(MIN_AUTO_SECONDS, frames / fps / (count * SEGMENTS_PER_WORKER))
-    elif isinstance(length, (int, float)) and not isinstance(length, bool) and math.isfinite(length) and length > 0:
-        seconds = float(length)
     else:
-        raise AnonfilterError(f"segment length {length!r}: must be a positive number of seconds or 'auto'")
+        seconds = float(length)
     return max(1, round(seconds * fps))

@@ -275,7 +275,7 @@ class _Run:
         job = self.job
         info = job.info
         stamps = Timestamps(default_duration=max(1, round(1 / (info.fps * info.time_base))))
-        self.container.seek(job.segment.seek_pts, stream=self.video)
+        self.container.seek(job.index.pts[job.index.keyframe_at_or_before(self.first)], stream=self.video)
         expected = self.first
         mark = time.perf_counter()
         for frame in self._decoded():
