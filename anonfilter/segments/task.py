@@ -228,6 +228,15 @@ class _Run:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> _Run:
+        try:
+            self._open()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _open(self) -> None:
+        """Open the input, and (when encoding) the encoder, its converter and the packet file."""
         job = self.job
         self.container, self.video = open_input(job.input)
         self._stack.callback(self.container.close)
@@ -244,7 +253,6 @@ class _Run:
             self.writer = PacketWriter(job.packets)
         else:
             self.converter = converter_for(job.info, job.info.pixel_format)
-        return self
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
         try:
