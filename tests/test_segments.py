@@ -170,6 +170,14 @@ def test_bad_requests_are_refused_before_any_work(clip, tmp_path):
     assert files_in(tmp_path) == ["taken.mp4"]
 
 
+def test_a_file_that_makes_one_segment_is_run_in_one_piece(clip, tmp_path):
+    notes: list[str] = []
+    report = anonymize_segmented(Config(), clip, tmp_path / "out.mkv", 1000, notify=notes.append)
+    assert report.frames == 300
+    assert any("run in one piece (one segment)" in note for note in notes)
+    assert files_in(tmp_path) == ["out.mkv"]
+
+
 def face(key: int, box: tuple[float, float, float, float]) -> TrackedFace:
     return TrackedFace(0, key, box, 0.9, FaceStatus.DETECTED)
 
