@@ -235,8 +235,12 @@ def merged_audit(parts: Sequence[RunReport]) -> RunReport:
 
 
 def _work_folder(output: Path) -> Path:
-    """A new hidden folder beside ``output`` for the segments' packet files (removed at the end, whatever happens)."""
+    """A new hidden folder beside ``output`` for the segments' packet files (removed at the end, whatever happens).
+
+    Named as an unfinished output file is (``.NAME.RANDOM.partial.EXT``), so that one a killed
+    driver left behind is reported by later runs to the same output (it is not a video: remove it).
+    """
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{output.stem}.", suffix=f"{PARTIAL}.segments", dir=output.parent))
+        return Path(tempfile.mkdtemp(prefix=f".{output.stem}.", suffix=f"{PARTIAL}{output.suffix}", dir=output.parent))
     except OSError as error:
         raise AnonfilterError(f"cannot write to output folder {output.parent} ({error.strerror})") from None
