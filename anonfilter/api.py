@@ -114,9 +114,7 @@ def anonymize(
     config = config or Config()
     notify = notify or _to_stderr
     host = host or plugin_host(notify)
-    # an unknown name or a bad option fails here, before anything is opened or written
-    parse_options(host.method_spec(config.method), config.method_options)
-    parse_options(host.detector_spec(config.detection.detector), config.detection.options)
+    check_plugin_options(config, host)  # before anything is opened or written
     if audit_report is not None:
         check_report_path(audit_report)
     recorder = RunReport() if audit_report is not None else None
@@ -139,14 +137,8 @@ def anonymize(
         container_format=container_format,
     )
     anonymizer = pipelines[0]
-    ran = dataclasses.replace(
-        config,
-        detection=dataclasses.replace(
-            config.detection, every=anonymizer.detect_every, mode="whole" if anonymizer.focus is None else "focused"
-        ),
-    )
     report = Report(
-        ran,
+        as_ran(config, anonymizer.detect_every, "whole" if anonymizer.focus is None else "focused"),
         result.info,
         anonymizer.frames_done,
         anonymizer.frames_with_faces,
@@ -160,17 +152,40 @@ def anonymize(
     for note in end_notes(report):
         notify(note)
     if recorder is not None and audit_report is not None:
-        recorder.outcome = outcome(report)
-        try:
-            page = recorder.write(audit_report, run_summary(report, str(input), str(output), host))
-        except OSError as error:
-            raise AnonfilterError(f"{output} was written, but not the report {audit_report}: {error.strerror}") from None
-        notify(f"report written to {audit_report} and {page}")
-    if config.strict and report.obscured_frames:
+        write_audit_report(recorder, report, str(input), str(output), audit_report, host, notify)
+    check_strict(report, str(output))
+    return report
+
+
+def write_audit_report(
+    recorder: RunReport, report: Report, input: str, output: str, path: Path, host: PluginHost, notify: Callable[[str], None]
+) -> None:
+    """Write the audit report of a finished run to ``path`` (and its HTML page beside it); a failure is one line."""
+    recorder.outcome = outcome(report)
+    try:
+        page = recorder.write(path, run_summary(report, input, output, host))
+    except OSError as error:
+        raise AnonfilterError(f"{output} was written, but not the report {path}: {error.strerror}") from None
+    notify(f"report written to {path} and {page}")
+
+
+def check_strict(report: Report, output: str) -> None:
+    """With ``--strict``, a run that obscured frames whole fails (a :class:`RunFailure`; its output is written)."""
+    if report.config.strict and report.obscured_frames:
         raise RunFailure(
             f"--strict: {len(report.obscured_frames)} frames were obscured whole; {output} was written (every frame anonymized or obscured)"
         )
-    return report
+
+
+def as_ran(config: Config, detect_every: int, mode: str) -> Config:
+    """``config`` with the detection interval and mode decided for the input (the report's settings)."""
+    return dataclasses.replace(config, detection=dataclasses.replace(config.detection, every=detect_every, mode=mode))
+
+
+def check_plugin_options(config: Config, host: PluginHost) -> None:
+    """Refuse an unknown method or detector, or a bad option of one (an :class:`AnonfilterError`, one line)."""
+    parse_options(host.method_spec(config.method), config.method_options)
+    parse_options(host.detector_spec(config.detection.detector), config.detection.options)
 
 
 def end_notes(report: Report) -> list[str]:

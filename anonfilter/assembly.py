@@ -41,6 +41,7 @@ def build_anonymizer(
     fps: float,
     frame_size: Optional[tuple[int, int]] = None,
     live: bool = False,
+    kind: type[Anonymizer] = Anonymizer,
 ) -> Anonymizer:
     """The :class:`Anonymizer` ``config`` asks for, for a stream at ``fps`` of ``frame_size`` (width, height).
 
@@ -48,15 +49,13 @@ def build_anonymizer(
     tracker (lost faces coast), every frame searched whole by default, and
     :data:`LIVE_DETECTOR_DEFAULTS`. With a delay it is the file pipeline, the delay spent as
     :func:`delayed` says. ``frame_size`` picks the default detection interval of files.
+    ``kind``: a subclass to build instead (the segment engine's tracking pass).
     Raises :class:`AnonfilterError` (one line) for an unknown plugin, a bad option or keep photo.
     """
     if live and config.delay:
         config, live = delayed(config, fps, frame_size), False
     method_spec = host.method_spec(config.method)
-    detect_every = config.detection.every
-    if detect_every is None:  # live without lookahead: every frame (a face between runs would be shown)
-        detect_every = 1 if live else default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
-    mode = config.detection.mode or ("whole" if live or method_spec.uses_landmarks else "focused")
+    detect_every, mode = detection_schedule(config, host, frame_size, live)
     detector_spec = host.detector_spec(config.detection.detector)
     defaults: tuple[str, ...] = LIVE_DETECTOR_DEFAULTS if live else ()
     if method_spec.uses_landmarks:  # the detector says how it gives its most precise landmarks
@@ -65,7 +64,7 @@ def build_anonymizer(
     known = {option.name for option in detector_spec.options}
     detector_options = [raw for raw in defaults if raw.partition("=")[0] in known] + list(config.detection.options)
     detector = host.create_detector(config.detection.detector, detector_options)
-    anonymizer = Anonymizer(
+    anonymizer = kind(
         detector,
         build_tracker(config, fps, live=live, identities_matter=method_spec.uses_identity, detect_every=detect_every, host=host),
         method,
@@ -77,6 +76,19 @@ def build_anonymizer(
     )
     anonymizer.require_faces = config.expect_faces
     return anonymizer
+
+
+def detection_schedule(config: Config, host: PluginHost, frame_size: Optional[tuple[int, int]], live: bool = False) -> tuple[int, str]:
+    """How often (every n-th frame) and how (``focused`` or ``whole``) the detector searches, as ``config`` asks or by default.
+
+    Files are searched by frame size (:func:`~anonfilter.pipeline.default_detect_every`), live
+    streams without a delay on every frame, whole; methods that align faces on landmarks whole.
+    """
+    detect_every = config.detection.every
+    if detect_every is None:  # live without lookahead: every frame (a face between runs would be shown)
+        detect_every = 1 if live else default_detect_every(*frame_size) if frame_size else DEFAULT_DETECT_EVERY
+    mode = config.detection.mode or ("whole" if live or host.method_spec(config.method).uses_landmarks else "focused")
+    return detect_every, mode
 
 
 def build_tracker(

@@ -145,14 +145,14 @@ class Anonymizer:
         regular detector run is not missed.
         """
         if not self.looks_ahead or self.detect_every == 1:
-            detections = self._detect(frame, self._expected()) if self._detector_frame(info.index) else None
+            detections = self._detect(frame, info.index, self._expected()) if self._detector_frame(info.index) else None
             return self._finish(self._track(frame, info, detections))
         finished: FinishedFrames = []
         if self._detector_frame(info.index):
             finished = self._catch_up()
             if self._detector_thread is None:
                 self._detector_thread = ThreadPoolExecutor(1, thread_name_prefix="anonfilter-detect")
-            self._detecting = self._detector_thread.submit(self._detect, frame, self._expected())
+            self._detecting = self._detector_thread.submit(self._detect, frame, info.index, self._expected())
         if self._detecting is None:  # a stream that does not start at a detector frame
             return self._finish(self._track(frame, info, None))
         self._waiting.append((frame, info))
@@ -171,7 +171,7 @@ class Anonymizer:
         last = self._waiting.pop() if len(self._waiting) > 1 else None  # not a detector frame: search it too
         finished = self._catch_up()
         if last is not None:
-            finished += self._track(*last, self._detect(last[0], self._expected()))
+            finished += self._track(*last, self._detect(last[0], last[1].index, self._expected()))
         if self._detector_thread is not None:
             self._detector_thread.shutdown()
             self._detector_thread = None
@@ -203,12 +203,13 @@ class Anonymizer:
         """Where the tracker expects faces in the next frame it gets (focused detection searches there)."""
         return self.tracker.expected_boxes() if self.focus is not None else np.zeros((0, 4))
 
-    def _detect(self, frame: Frame, expected: np.ndarray) -> Detections:
-        """One detector run on ``frame``: focused (around ``expected``, the boxes where the tracker
-        expects faces in it), or whole. May run in the detector thread: it touches nothing else."""
+    def _detect(self, frame: Frame, index: int, expected: np.ndarray) -> Detections:
+        """One detector run on frame ``index``: focused (around ``expected``, the boxes where the tracker
+        expects faces in it, its patrol tile chosen by the frame's index), or whole. May run in the
+        detector thread: it touches nothing else."""
         started = time.perf_counter()
         if self.focus is not None:
-            detections = self.focus.detect(frame, expected)
+            detections = self.focus.detect(frame, expected, patrol_round=index // self.detect_every)
         else:
             detections = self.detector.detect(frame)
         self.seconds["detect"] += time.perf_counter() - started

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequen
 import av
 import av.container
 import av.stream
+import av.video.stream
 import cv2
 import numpy as np
 from tqdm import tqdm
@@ -129,7 +130,7 @@ def transcode(
         encoder.codec_or_error()
         processor = make_processor(info)
         with output_location(output_name, overwrite, report) as location:
-            output = _open_output(location, format_name, output_name)
+            output = open_output(location, format_name, output_name)
             try:
                 job = _Job(reader, output, info, processor, encoder, report, output_name)
                 with (
@@ -157,7 +158,7 @@ def transcode(
     )
 
 
-def _open_output(location: str, format_name: str, output_name: str) -> av.container.OutputContainer:
+def open_output(location: str, format_name: str, output_name: str) -> av.container.OutputContainer:
     """The output container; MP4 and MOV to standard output are fragmented, since a pipe cannot seek back.
 
     Matroska keeps negative timestamps (AAC priming: the first audio packet of an MP4 starts
@@ -169,6 +170,20 @@ def _open_output(location: str, format_name: str, output_name: str) -> av.contai
         options["avoid_negative_ts"] = "disabled"
     with write_errors(output_name):
         return av.open(location, "w", format=format_name, options=options)
+
+
+def start_encoding(output: av.container.OutputContainer, video: av.video.stream.VideoStream, info: VideoInfo, output_name: str) -> None:
+    """Open the encoders and write the header; what the encoder or container refuses is one line."""
+    try:
+        output.start_encoding()
+    except OSError as error:
+        raise write_failure(output_name, error) from None
+    except (ValueError, av.error.FFmpegError) as error:
+        context = video.codec_context
+        raise AnonfilterError(
+            f"cannot write {info.width}x{info.height} {context.pix_fmt} video with the {context.name} encoder, "
+            f"and the other streams, into {output.format.name} ({reason(error)}); try another --codec or container"
+        ) from None
 
 
 def _check_damage(summary: Optional[str], strict: bool, report: Callable[[str], None]) -> None:
@@ -242,16 +257,7 @@ class _Job:
         self.encoded_video = add_video_stream(output, reader.video, info, settings)
         self.copies = copy_streams(reader.container, output, reader.video, report)
         copy_container_properties(reader.container, output)
-        try:
-            output.start_encoding()
-        except OSError as error:
-            raise write_failure(output_name, error) from None
-        except (ValueError, av.error.FFmpegError) as error:
-            context = self.encoded_video.codec_context
-            raise AnonfilterError(
-                f"cannot write {info.width}x{info.height} {context.pix_fmt} video with the {context.name} encoder, "
-                f"and the other streams, into {output.format.name} ({reason(error)}); try another --codec or container"
-            ) from None
+        start_encoding(output, self.encoded_video, info, output_name)
         self.converter = converter_for(info, self.encoded_video.codec_context.pix_fmt)
         # An RGB frame, plus its decoded I420 copy (half as large) on the fast colour path.
         frame_bytes = info.width * info.height * (9 if isinstance(self.converter, I420Converter) else 6) // 2
@@ -405,15 +411,15 @@ class _Job:
             frame = self.converter.from_rgb(self._as_stored(image), self.stored.pop(frame_info.index), changed)
             frame.pts, frame.time_base, frame.duration = pts, self.info.time_base, duration
             durations[pts] = duration
-            self._mux(_with_durations(self._encoded(frame), durations))
+            self._mux(with_durations(self._encoded(frame), durations))
             self.encoded += 1
             self.seconds["encode"] += time.perf_counter() - started
         started = time.perf_counter()
-        self._mux(_with_durations(self._encoded(None), durations))
+        self._mux(with_durations(self._encoded(None), durations))
         self.seconds["encode"] += time.perf_counter() - started
 
 
-def _with_durations(packets: list[av.Packet], durations: dict[int, int]) -> list[av.Packet]:
+def with_durations(packets: list[av.Packet], durations: dict[int, int]) -> list[av.Packet]:
     """Give each encoded packet its frame's duration (the encoder does not always carry it over)."""
     for packet in packets:
         if packet.pts is not None and packet.pts in durations:

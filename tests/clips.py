@@ -74,3 +74,45 @@ def small_disk(folder: Path, size: str = "2m") -> Iterator[str]:
 def files_in(folder: Path) -> list[str]:
     """Names in ``folder`` (hidden ones too: a temporary ``.NAME.*.partial.EXT`` shows up here)."""
     return sorted(os.listdir(folder))
+
+
+def looped(source: Path, target: Path, times: int, width: int, keyframe_every: int, step: int = 1) -> Path:
+    """``source`` played ``times`` times in a row, scaled to ``width`` pixels wide, as H.264 with a
+    keyframe every ``keyframe_every`` frames, every ``step``-th frame kept (at a frame rate that
+    much lower), its audio (if any) copied once per loop (each loop's audio starts where the
+    last one ended).
+
+    A long clip made from a short shared one: its faces run through any segment border placed
+    inside a loop, and each loop's start is a cut.
+    """
+    with av.open(str(source)) as input_, av.open(str(target), "w") as output:
+        video_in = input_.streams.video[0]
+        audio_in = input_.streams.audio[0] if input_.streams.audio else None
+        height = round(video_in.height * width / video_in.width / 2) * 2
+        rate = video_in.average_rate / step
+        video = output.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"g": str(keyframe_every), "keyint_min": str(keyframe_every), "preset": "ultrafast", "crf": "20"}
+        audio = output.add_stream_from_template(audio_in) if audio_in is not None else None
+        frames, audio_packets = [], []
+        for packet in input_.demux():
+            if packet.stream is video_in:
+                frames += [frame.reformat(width, height, "yuv420p").to_ndarray() for frame in packet.decode()]
+            elif packet.stream is audio_in and packet.size:
+                audio_packets.append(packet)
+        frames = frames[::step]
+        for loop in range(times):
+            for index, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+                frame.pts = loop * len(frames) + index
+                frame.time_base = 1 / rate
+                output.mux(video.encode(frame))
+            if audio is not None and audio_in is not None:
+                shift = loop * (audio_packets[-1].pts + audio_packets[-1].duration - audio_packets[0].pts) if audio_packets else 0
+                for packet in audio_packets:
+                    copy = av.Packet(bytes(packet))
+                    copy.pts, copy.dts = packet.pts + shift, packet.dts + shift
+                    copy.duration, copy.time_base, copy.stream = packet.duration, packet.time_base, audio
+                    output.mux(copy)
+        output.mux(video.encode(None))
+    return target

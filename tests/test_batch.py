@@ -17,21 +17,23 @@ import time
 from pathlib import Path, PurePosixPath
 
 import pytest
-from anonfilter.batch.raytools import too_small
 
 from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, ray_map, run_batch
 from anonfilter.batch.inputs import fingerprint
-from anonfilter.batch.records import finished, options_hash
+from anonfilter.batch.raytools import too_small
+from anonfilter.batch.records import finished, options_hash, report_path
 from anonfilter.batch.task import resourced
 from anonfilter.cli import main
 from anonfilter.config import Config, DetectionConfig, IdentityConfig
 from anonfilter.errors import AnonfilterError
 from anonfilter.plugins import PluginHost
-from tests.clips import files_in
+from tests.clips import files_in, looped
 from tests.data import shared_path
 from tests.ray_session import ray_cluster  # noqa: F401  (a fixture)
 from tests.test_bridge import frame_times, write_clip
 from tests.test_reproducible import lossless_cut
+from tests.test_segments import CLIP as SEGMENTED_CLIP
+from tests.test_segments import assert_same_frames
 
 FRAMES = list(range(0, 800, 40))
 """Twenty frames of 160x120, 25 fps."""
@@ -150,7 +152,6 @@ def test_cuda_where_onnxruntime_lacks_it_is_one_line_not_a_cpu_run(tmp_path, cap
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--segment-seconds", "5"], "--segment-seconds is not available in this build"),
         (["--segment-seconds", "-1"], "must be a positive number of seconds or auto"),
         (["--resume", "--overwrite"], "--resume and --overwrite contradict"),
         (["--cpus-per-task", "0"], "--cpus-per-task must be at least 1"),
@@ -240,6 +241,20 @@ def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluste
     changed = run_batch([str(archive / "a.mp4")], out, Config(method="pixelate"), resume=True, progress=False)
     assert [file.status for file in changed.files] == ["done"] and (out / "a.mp4").stat().st_mtime_ns != before
     assert changed.ok and json.loads((out / "summary.json").read_text())["totals"]["done"] == 1
+
+
+def test_segment_seconds_runs_a_long_file_in_segments_on_ray_as_the_single_run_writes_it(ray_cluster, tmp_path, capsys):
+    """--segment-seconds: the segments are Ray tasks; with a lossless encoder the output equals the single run's."""
+    clip = looped(shared_path(SEGMENTED_CLIP), tmp_path / "long.mkv", times=2, width=96, keyframe_every=10, step=4)
+    options = ["--codec", "ffv1", "--seed", "1"]
+    assert main(["-i", str(clip), "-o", str(tmp_path / "single.mkv"), "-q", *options]) == 0
+    out = tmp_path / "out"
+    assert main(["batch", str(clip), "--out", str(out), "--segment-seconds", "4", "-q", *options]) == 0, capsys.readouterr().err
+    output = out / "long.mkv"
+    assert_same_frames(output, tmp_path / "single.mkv")
+    report = json.loads(report_path(output).read_text())
+    assert report["batch"]["result"]["status"] == "done" and report["summary"]["frames"] == len(frame_times(output))
+    assert not [name for name in files_in(out) if "partial" in name]
 
 
 def test_check_audits_each_output_and_counts_faces(ray_cluster, tmp_path):

@@ -75,6 +75,31 @@ def test_overlapping_crops_are_joined_only_when_that_is_cheaper():
     assert joined(apart) == apart
 
 
+class CropRecorder:
+    """A stand-in detector that finds nothing and records a fingerprint of every image it is given."""
+
+    def __init__(self) -> None:
+        self.crops: list[tuple[int, int, int]] = []
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        self.crops.append((*frame.shape[:2], int(frame[..., 0].astype(np.int64).sum())))
+        return Detections.empty()
+
+
+def test_the_patrol_tile_is_a_function_of_the_detector_run_number_not_of_the_runs_before():
+    ys, xs = np.mgrid[0:1080, 0:1920]
+    frame = np.stack([(xs * 7 + ys * 3) % 256] * 3, axis=-1).astype(np.uint8)  # every tile looks different
+    tiles = len(SearchGeometry.of(1920, 1080).tiles(1920, 1080))
+    whole, segment = CropRecorder(), CropRecorder()
+    whole_focus, segment_focus = FocusedDetection(whole), FocusedDetection(segment)
+    for run in range(12):  # a video from its start
+        whole_focus.detect(frame, np.zeros((0, 4)), patrol_round=run)
+    for run in range(7, 12):  # a segment of it, whose first run is number 7 (it sweeps: everything is new to it)
+        segment_focus.detect(frame, np.zeros((0, 4)), patrol_round=run)
+    assert tiles == 9
+    assert whole.crops[-2 * 4 :] == segment.crops[-2 * 4 :]  # the last four runs: overview and the same tile each
+
+
 def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     recorder = ShapeRecorder()
     focus = FocusedDetection(recorder)

@@ -83,14 +83,21 @@ def _own_sigterm() -> Iterator[None]:
 def ray_map(
     fn: Callable[[Any], Any], items: Sequence[Any], *, num_cpus: float = 1, num_gpus: float = 0, max_retries: int = MAX_RETRIES
 ) -> list[Any]:
-    """``[fn(item) for item in items]`` as Ray tasks, in order (``fn`` and ``items`` picklable); the first error is raised.
+    """``[fn(item) for item in items]`` as Ray tasks, in order (``fn`` and ``items`` picklable); the first error is raised,
+    after the tasks still running are cancelled.
 
     The ``map_tasks`` of segment-parallel runs; Ray must be connected (:func:`connected`).
     """
     ray = import_ray()
     task = ray.remote(_apply).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)
     function = ray.put(fn)
-    return list(ray.get([task.remote(function, item) for item in items]))
+    refs = [task.remote(function, item) for item in items]
+    try:
+        return list(ray.get(refs))
+    except BaseException:
+        for ref in refs:  # the others' work is lost anyway: stop it before the caller removes their folder
+            ray.cancel(ref, force=True)
+        raise
 
 
 def _apply(fn: Callable[[Any], Any], item: Any) -> Any:

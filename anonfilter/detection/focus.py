@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -168,14 +169,20 @@ class FocusedDetection:
         self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
 
-    def detect(self, frame: Frame, expected: np.ndarray) -> Detections:
-        """Faces in ``frame``; ``expected`` is ``(N, 4)`` boxes where faces are expected (the tracks)."""
+    def detect(self, frame: Frame, expected: np.ndarray, patrol_round: Optional[int] = None) -> Detections:
+        """Faces in ``frame``; ``expected`` is ``(N, 4)`` boxes where faces are expected (the tracks).
+
+        ``patrol_round``: the number of this detector run in the stream (the frame's index over
+        the detection interval): the patrol searches tile ``patrol_round`` modulo the tile count,
+        so which tile a frame gets depends on its place in the video, not on the runs before it
+        (a segment of a video patrols as the whole video does). None: the tile after the last one.
+        """
         height, width = frame.shape[:2]
         if searched_whole(width, height, self.overview):
             self.passes["whole"] += 1
             return self.detector.detect(frame)
         geometry = SearchGeometry.of(width, height, self.overview, self.small_face_resolution)
-        regions, searched = self._close_regions(frame, geometry)
+        regions, searched = self._close_regions(frame, geometry, patrol_round)
         parts = []
         if [region for _kind, region, _scale in regions] != [(0, 0, width, height)]:  # one piece cuts no large face
             small = resize(frame, geometry.overview_scale)
@@ -194,7 +201,9 @@ class FocusedDetection:
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
 
-    def _close_regions(self, frame: Frame, geometry: SearchGeometry) -> tuple[list[tuple[str, Rect, float]], list[Rect]]:
+    def _close_regions(
+        self, frame: Frame, geometry: SearchGeometry, patrol_round: Optional[int]
+    ) -> tuple[list[tuple[str, Rect, float]], list[Rect]]:
         """What to search closely, ``(kind, region, scale)``: the changed areas and the next patrol
         tile, or the whole frame; and the areas whose every face up to the reach that search finds."""
         height, width = frame.shape[:2]
@@ -205,6 +214,8 @@ class FocusedDetection:
         crops = [region for region, _scale in joined([(rect, 1.0) for rect in self._changes.changed(frame, geometry.reach)])]
         if sum(_area(region) for region in crops) > SWEEP * width * height:
             return [("sweep", tile, geometry.close_scale) for tile in geometry.sweep(width, height)], [(0, 0, width, height)]
+        if patrol_round is not None:
+            self._next_tile = patrol_round % len(self._tiles)
         tile = self._tiles[self._next_tile]
         self._next_tile = (self._next_tile + 1) % len(self._tiles)
         close = [("change", region, geometry.close_scale) for region in crops] + [("tile", tile, geometry.close_scale)]

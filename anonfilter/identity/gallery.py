@@ -39,6 +39,11 @@ class Gallery:
         """The identity keys remembered, least recently updated first."""
         return list(self._identities)
 
+    def embeddings(self, key: int) -> list[np.ndarray]:
+        """The embeddings remembered for identity ``key`` (none when it is not remembered)."""
+        identity = self._identities.get(key)
+        return list(identity.embeddings) if identity is not None else []
+
     def add(self, key: int, embedding: np.ndarray) -> None:
         """Remember ``embedding`` under identity ``key``."""
         identity = self._identities.pop(key, None) or _Identity(key)

@@ -113,6 +113,12 @@ class Identities:
                 self.gallery.add(key, earlier)
         return self.recognise(embeddings, exclude), embeddings
 
+    def embeddings_of(self, key: int) -> list[np.ndarray]:
+        """Every embedding of identity ``key``: those remembered, and its waiting samples embedded now."""
+        for embedding in self._embed_all(self._pending.pop(key, [])):
+            self.gallery.add(key, embedding)
+        return self.gallery.embeddings(key)
+
     def recognise(self, embeddings: list[np.ndarray], exclude: set[int]) -> Optional[int]:
         """The remembered identity (not in ``exclude``) that ``embeddings`` are close to, or None."""
         return self.gallery.best_match(embeddings, self.reid_distance, exclude) if embeddings else None
