@@ -1,17 +1,17 @@
 """Render a side-by-side grid of methods on real faces: original | each method, one row per clip.
 
-For each ``CLIP:FRAME`` the frame is read, CenterFace finds its faces (landmarks included), each
-method anonymizes all of them with the mask the pipeline builds, and the largest face is shown
-cropped (``--context`` times the face size, scaled to ``--tile`` pixels). The defaults are a
+For each ``CLIP:FRAME[:SIZE]`` the frame is read, CenterFace finds its faces (landmarks included),
+each method anonymizes all of them with the mask the pipeline builds, and the largest face (or
+the one nearest SIZE pixels) is shown cropped (``--context`` times the face size, scaled to ``--tile`` pixels). The defaults are a
 close-up, a mid-size and a small face from ../shared/data/videos. Methods are given as ``NAME`` or
 ``NAME:KEY=VALUE,...`` (the options of ``-O``). Usage::
 
-    .venv/bin/python bench/method_grid.py --out docs/method_grid.png
+    .venv/bin/python bench/method_grid.py --out docs/grids/method_grid.png
     .venv/bin/python bench/method_grid.py ../shared/data/videos/sadtalker_WDA_KatieHill_000.mp4:50 \\
         --methods blur synthetic synthetic:surround=blur --out /tmp/grid.png
 
 The grid shows real people from the shared test data: research and internal use only (see
-../shared/data/README.md); keep it out of the repository.
+../shared/data/README.md), so docs/grids/ is ignored by git: render it where you need it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,20 @@ ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 DEFAULT_SHOTS = [
     f"{VIDEOS / 'liveportrait_s18.mp4'}:60",
-    f"{VIDEOS / 'face_recognition_short_hamilton_clip.mp4'}:30",
-    f"{VIDEOS / 'facenet_pytorch_video.mp4'}:80",
+    f"{VIDEOS / 'liveportrait_s13.mp4'}:50",
+    f"{VIDEOS / 'facenet_pytorch_video.mp4'}:10:64",
 ]
+"""A close-up (about 300 px), a mid-size face (about 100 px) and a small one (about 60 px)."""
 DEFAULT_METHODS = ["blur", "pixelate", "decoupled", "synthetic:surround=blur", "synthetic"]
+
+
+def shot_parts(shot: str) -> tuple[str, str, str]:
+    """``CLIP:FRAME[:SIZE]`` -> clip, frame and size (empty when not given) as text."""
+    head, _, last = shot.rpartition(":")
+    clip, _, middle = head.rpartition(":")
+    if clip and middle.isdigit():
+        return clip, middle, last
+    return head, last, ""
 
 
 def read_frame(clip: Path, index: int) -> Frame:
@@ -85,7 +95,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1]
     )
-    parser.add_argument("shots", nargs="*", default=DEFAULT_SHOTS, metavar="CLIP:FRAME", help="clip and frame number of each row")
+    parser.add_argument(
+        "shots", nargs="*", default=DEFAULT_SHOTS, metavar="CLIP:FRAME[:SIZE]", help="clip, frame number (and face size) of each row"
+    )
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, metavar="NAME[:OPTIONS]", help="the columns after the original")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--tile", type=int, default=256, help="side of each tile in pixels (default: 256)")
@@ -98,13 +110,16 @@ def main() -> int:
         methods.append((column, host.create_method(name, [option for option in options.split(",") if option])))
     rows = []
     for shot in args.shots:
-        clip, _, frame_text = shot.rpartition(":")
+        clip, frame_text, size_text = shot_parts(shot)
         image = read_frame(Path(clip), int(frame_text))
         faces = detected_faces(image)
         if not faces:
             print(f"method_grid: no face found in {shot}", file=sys.stderr)
             return 2
-        shown = max(faces, key=lambda face: face.size)
+        if size_text:
+            shown = min(faces, key=lambda face: abs(face.size - float(size_text)))
+        else:
+            shown = max(faces, key=lambda face: face.size)
         info = FrameInfo(int(frame_text), 0.0, image.shape[1], image.shape[0])
         cells = [labelled(tile(image, shown, args.context, args.tile), f"original ({shown.size:.0f} px)")]
         for column, method in methods:

@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("train_dir", type=Path, help="the shared data's train/ folder")
     parser.add_argument("--out", type=Path, default=Path("anonfilter/faces"))
     parser.add_argument("--faces", type=int, default=8000, help="training crops (half CelebA, half UTKFace)")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=688, help="training steps (688: the committed weights)")
     parser.add_argument("--minutes", type=float, default=float("inf"), help="time budget (stops early; not reproducible)")
     parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--patch", type=int, default=96, help="side of the random 128-px patches trained on (even)")
