@@ -4,7 +4,9 @@ For faces sampled from a clip (or from a folder of photos) the real pipeline (de
 method) anonymizes the frames, and each sampled face is compared before and after:
 
 * **faceness**: the reference detector still finds a face where the face was (a replacement
-  face, unlike a blur, keeps the video useful for face detection downstream);
+  face, unlike a blur, keeps the video useful for face detection downstream); **faceness
+  (dlib)** asks dlib's HOG frontal-face detector instead, a stricter judge of how real a face
+  looks, over the samples where it finds the original face;
 * **de-identification**: the anonymized face is at least :data:`SAME_PERSON_DISTANCE` (0.6, dlib's
   convention) from the original in dlib's embedding space;
 * **stability**: the same person keeps the same face: each later sample of an identity key stays
@@ -63,6 +65,8 @@ class FaceSample:
     anonymized: np.ndarray = field(repr=False)
     found: bool
     """Faceness: the reference detector found a face at ``box`` in the anonymized frame."""
+    found_dlib: Optional[bool] = None
+    """Faceness by dlib's HOG detector: None when it does not find the original face at ``box``."""
     again: Optional[np.ndarray] = field(default=None, repr=False)
     """Photos only: the embedding of the face anonymized again after a small shift and scale."""
 
@@ -91,6 +95,7 @@ class Evaluation:
     faces: int = 0
     keys: int = 0
     faceness: Score = field(default_factory=lambda: Score(0, 0))
+    faceness_dlib: Score = field(default_factory=lambda: Score(0, 0))
     deidentification: Score = field(default_factory=lambda: Score(0, 0))
     stability: Score = field(default_factory=lambda: Score(0, 0))
     original_stability: Score = field(default_factory=lambda: Score(0, 0))
@@ -108,6 +113,7 @@ class Evaluation:
             self.faces + other.faces,
             self.keys + other.keys,
             self.faceness + other.faceness,
+            self.faceness_dlib + other.faceness_dlib,
             self.deidentification + other.deidentification,
             self.stability + other.stability,
             self.original_stability + other.original_stability,
@@ -132,7 +138,7 @@ class Evaluation:
     def to_dict(self) -> dict:
         """Plain values for JSON: each score as its fraction, passed and total."""
         result = asdict(self)
-        for name in ("faceness", "deidentification", "stability", "original_stability", "diversity"):
+        for name in ("faceness", "faceness_dlib", "deidentification", "stability", "original_stability", "diversity"):
             score: Score = getattr(self, name)
             result[name] = {"value": score.value, "passed": score.passed, "total": score.total}
         result["ms_per_face"] = self.ms_per_face
@@ -148,6 +154,8 @@ def score_samples(name: str, samples: Sequence[FaceSample]) -> Evaluation:
         by_key.setdefault(sample.key, []).append(sample)
     result.keys = len(by_key)
     result.faceness = Score(sum(sample.found for sample in samples), len(samples))
+    judged = [sample.found_dlib for sample in samples if sample.found_dlib is not None]
+    result.faceness_dlib = Score(sum(judged), len(judged))
     moved = [float(distance(s.original, s.anonymized)[0, 0]) >= SAME_PERSON_DISTANCE for s in samples]
     result.deidentification = Score(sum(moved), len(samples))
     for group in by_key.values():
@@ -211,6 +219,8 @@ class Evaluator:
         """At most ``room`` samples from one frame's faces; unconfirmed faces are counted into ``result``."""
         found_before: Optional[np.ndarray] = None
         found_after: Optional[np.ndarray] = None
+        dlib_before: Optional[np.ndarray] = None
+        dlib_after: Optional[np.ndarray] = None
         samples: list[tuple[TrackedFace, FaceSample]] = []
         for face in faces:
             if len(samples) >= room or not self._large(face):
@@ -228,7 +238,14 @@ class Evaluator:
             if found_after is None:
                 found_after = self.reference.detect(anonymized).boxes
             found = bool(np.any(iou(face.box, found_after) >= FACENESS_IOU))
-            samples.append((face, FaceSample(face.identity_key, index, face.box, before, after, found)))
+            if dlib_before is None:
+                dlib_before = self.embedder.frontal_faces(original)
+            found_dlib = None
+            if dlib_finds(face.box, dlib_before):
+                if dlib_after is None:
+                    dlib_after = self.embedder.frontal_faces(anonymized)
+                found_dlib = dlib_finds(face.box, dlib_after)
+            samples.append((face, FaceSample(face.identity_key, index, face.box, before, after, found, found_dlib)))
         return samples
 
     def _large(self, face: TrackedFace) -> bool:
@@ -328,6 +345,20 @@ class Evaluator:
             landmarks = (np.hstack([face.landmarks, np.ones((5, 1))]) @ matrix.T).astype(np.float32)
         shifted = TrackedFace(face.track_id, face.identity_key, box, face.score, face.status, landmarks)
         return self.embedder.embed(self._apply(anonymizer, moved, [shifted], index, result), box)
+
+
+def dlib_finds(box: tuple[float, float, float, float], found: np.ndarray) -> bool:
+    """True when one of dlib's ``found`` boxes is centred inside ``box`` and at least a third of its size.
+
+    dlib's boxes are tighter than CenterFace's (eyebrows to lip), so overlap is not the test.
+    """
+    if not len(found):
+        return False
+    x0, y0, x1, y1 = box
+    centres = (found[:, :2] + found[:, 2:]) / 2
+    sizes = np.maximum(found[:, 2] - found[:, 0], found[:, 3] - found[:, 1])
+    inside = (centres[:, 0] >= x0) & (centres[:, 0] <= x1) & (centres[:, 1] >= y0) & (centres[:, 1] <= y1)
+    return bool(np.any(inside & (sizes >= max(x1 - x0, y1 - y0) / 3)))
 
 
 class _Recorder:

@@ -20,6 +20,7 @@ method per face against the detector's per frame, and the live pipeline's per-fr
     .venv/bin/python bench/benchmark.py                      # the default clips from ../shared/data
     .venv/bin/python bench/benchmark.py CLIP.mp4 ... --no-deface --out /tmp/bench
     .venv/bin/python bench/benchmark.py ../shared/data/videos/facenet_pytorch_video.mp4 --no-deface --rounds 3
+    .venv/bin/python bench/benchmark.py ../shared/data/videos/sadtalker_WDA_KatieHill_000.mp4 --no-deface --no-live --face-size 128
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from pathlib import Path
 from typing import Optional
 
 import av
+import cv2
 import imageio_ffmpeg
+import numpy as np
 
 from anonfilter.audit import AuditSettings, find_leaks, reference_faces
 from anonfilter.detection.centerface import CenterFace
@@ -230,11 +233,19 @@ def live_latency(clip: Path, frames: int = 100) -> list[float]:
     return latencies[5:]  # the first frames warm up onnxruntime
 
 
-def method_costs(clip: Path, repeats: int = 5) -> tuple[float, int, dict[str, float]]:
-    """Detector ms on the first frame of ``clip``, its face count, and each installed method's ms per face there."""
+def method_costs(clip: Path, repeats: int = 5, face_size: Optional[float] = None) -> tuple[float, int, dict[str, float]]:
+    """Detector ms on the first frame of ``clip``, its face count, and each installed method's ms per face there.
+
+    With ``face_size``, the frame is first scaled so that its largest face is that many pixels.
+    """
     with av.open(str(clip)) as container:
         image = next(container.decode(video=0)).to_ndarray(format="rgb24")
     detector = CenterFace()
+    if face_size is not None:
+        boxes = detector.detect(image).boxes
+        if len(boxes):
+            factor = face_size / float(np.max(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
+            image = np.ascontiguousarray(cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA))
     detector.detect(image)  # warm-up
     started = time.perf_counter()
     detections = detector.detect(image)
@@ -269,6 +280,12 @@ def main() -> int:
     parser.add_argument("--no-deface", action="store_true", help="skip deface")
     parser.add_argument("--no-live", action="store_true", help="skip the live latency measurement")
     parser.add_argument("--no-methods", action="store_true", help="skip the per-face cost of each method")
+    parser.add_argument(
+        "--face-size",
+        type=float,
+        metavar="PX",
+        help="for the per-face cost, scale the frame so its largest face is PX pixels (default: as it is)",
+    )
     parser.add_argument("--no-audit", action="store_true", help="skip the leak check of the outputs (slow on 4K clips)")
     parser.add_argument(
         "--rounds",
@@ -293,9 +310,10 @@ def main() -> int:
             clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface, rounds=args.rounds, audit=not args.no_audit)
         )
     if not args.no_methods:
-        detect_ms, count, costs = method_costs(clips[0])
+        detect_ms, count, costs = method_costs(clips[0], face_size=args.face_size)
+        scaled = "" if args.face_size is None else f", scaled so the largest face is {args.face_size:.0f} px"
         print(
-            f"\nper-face cost of each method on the first frame of {clips[0].name} ({count} faces), "
+            f"\nper-face cost of each method on the first frame of {clips[0].name}{scaled} ({count} faces), "
             f"against {detect_ms:.0f} ms for the detector on that frame:"
         )
         for name, cost in costs.items():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anonfilter.cli import main
-from anonfilter.evaluation import FaceSample, score_samples
+from anonfilter.evaluation import FaceSample, dlib_finds, score_samples
 from tests.data import shared_path
 
 METRICS = ("faceness", "deidentification", "stability", "diversity")
@@ -35,6 +35,16 @@ def test_scores_follow_the_06_threshold():
     assert (result.stability.passed, result.stability.total) == (1, 2)
     assert (result.original_stability.passed, result.original_stability.total) == (2, 2)
     assert (result.diversity.passed, result.diversity.total) == (1, 1)
+
+
+def test_dlib_faceness_counts_only_facesdlib_finds_in_the_original():
+    samples = [sample(1, 0, 0.0, 1.0), sample(1, 10, 0.0, 1.0), sample(2, 0, 0.0, 1.0)]
+    samples[0].found_dlib, samples[1].found_dlib = True, False  # the third: dlib missed the original
+    result = score_samples("x", samples)
+    assert (result.faceness_dlib.passed, result.faceness_dlib.total) == (1, 2)
+    assert dlib_finds((100, 100, 200, 220), np.array([[120.0, 130, 180, 190]]))
+    assert not dlib_finds((100, 100, 200, 220), np.array([[120.0, 130, 140, 150]])), "a box far too small is no match"
+    assert not dlib_finds((100, 100, 200, 220), np.zeros((0, 4)))
 
 
 def run_evaluate(capsys, *args: str) -> dict:

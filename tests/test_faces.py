@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -15,6 +16,8 @@ from anonfilter.faces.align import (
     warp_to_crop,
 )
 from anonfilter.faces.blend import canonical_mask, match_colours
+from anonfilter.faces.surround import fill_from_ring, ring_weight
+from anonfilter.faces.upsample import OUTPUT_SIZE, upsample
 from anonfilter.testing import CONFORMANCE_CHECKS, make_face, make_frame
 from anonfilter.types import FrameInfo
 
@@ -104,9 +107,9 @@ def test_landmarks_of_a_turned_or_bent_head_give_way_to_the_box():
         np.testing.assert_allclose(alignment_matrix(box, landmarks), alignment_matrix(box, None))
 
 
-def _replaced(frame: np.ndarray, faces) -> np.ndarray:
+def _replaced(frame: np.ndarray, faces, **options) -> np.ndarray:
     out = frame.copy()
-    Negative().anonymize(out, faces, FrameInfo(0, 0.0, frame.shape[1], frame.shape[0]))
+    Negative(**options).anonymize(out, faces, FrameInfo(0, 0.0, frame.shape[1], frame.shape[0]))
     return out
 
 
@@ -122,11 +125,10 @@ def test_a_face_found_inside_a_larger_one_is_covered_by_the_larger_replacement()
 
 
 def test_a_neighbours_original_is_never_pasted_over_its_replacement():
-    """Where a face lies in the blurred surround of a larger neighbour's mask, what is pasted there
-    is the blurred *replaced* face, not the blurred original (compared at low frequencies, where
-    a blurred copy of the original would show)."""
-    import cv2
-
+    """Where a face lies in the blurred surround (``surround=blur``) of a larger neighbour's mask,
+    what is pasted there is the blurred *replaced* face, not the blurred original (compared at low
+    frequencies, where a blurred copy of the original would show). The default surround (fill)
+    uses no pixel inside the mask at all (``test_the_filled_surround_shows_nothing_of_the_original_hair``)."""
     frame = make_frame(240, 320, seed=4)
     large = make_face((60, 40, 180, 190), frame.shape, identity_key=1, track_id=1)
     near = make_face((185, 170, 215, 200), frame.shape, identity_key=2, track_id=2)
@@ -136,9 +138,9 @@ def test_a_neighbours_original_is_never_pasted_over_its_replacement():
     def low(image: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(image.astype(np.float32), (0, 0), 3)[y0:y1, x0:x1]
 
-    original, near_alone = low(frame), low(_replaced(frame, [near]))
+    original, near_alone = low(frame), low(_replaced(frame, [near], surround="blur"))
     for order in ([near, large], [large, near]):
-        both = low(_replaced(frame, order))
+        both = low(_replaced(frame, order, surround="blur"))
         assert np.abs(both - near_alone).mean() < 0.75 * np.abs(both - original).mean()
 
 
@@ -154,3 +156,72 @@ def test_a_detected_face_goes_over_a_larger_face_the_tracker_only_filled_in():
     alone = _replaced(frame, [seen])[core]
     for order in ([guessed, seen], [seen, guessed]):
         assert np.array_equal(_replaced(frame, order)[core], alone)
+
+
+def test_fill_keeps_the_ring_and_paints_the_hole_from_it():
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:, :40] = (200, 40, 40)
+    image[:, 40:] = (40, 40, 200)
+    known = np.ones((60, 80), np.float32)
+    known[15:45, 20:60] = 0
+    secret = image.copy()
+    secret[15:45, 20:60] = (0, 255, 0)  # what lies in the hole must not matter
+    filled = fill_from_ring(secret, known)
+    assert np.array_equal(filled[known > 0], image[known > 0]), "a known pixel changed"
+    assert np.array_equal(filled, fill_from_ring(image, known)), "the hole's own pixels reached the fill"
+    left, right = filled[30, 25].astype(int), filled[30, 55].astype(int)
+    assert left[0] > left[2] + 60 and right[2] > right[0] + 60, "the hole's sides do not take the colours beside them"
+    assert filled[30, 30:50, 1].max() < 60, "no green (the hole's content) may show"
+
+
+def test_ring_is_never_empty():
+    assert ring_weight(np.full((10, 10), 0.7, np.float32)).sum() == 100
+    alpha = np.ones((10, 10), np.float32)
+    alpha[0, 0] = 0.0
+    assert ring_weight(alpha).sum() == 1
+
+
+def _hair_experiment(surround: str) -> float:
+    """Mean change in the mask outside the new face when the original's "hair" changes."""
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    face = make_face((110, 70, 210, 190), frame.shape, identity_key=1)
+    hair = frame.copy()
+    hair[50:70, 140:180] = (250, 30, 30)  # above the forehead, well inside the mask
+    assert face.alpha[50 - face.region.y0, 140 - face.region.x0] >= 1.0, "the hair should lie well inside the mask"
+    plain, red = _replaced_with(frame, face, surround), _replaced_with(hair, face, surround)
+    return float(np.abs(plain.astype(int) - red).mean())
+
+
+def _replaced_with(frame: np.ndarray, face, surround: str) -> np.ndarray:
+    out = frame.copy()
+    Negative(surround=surround).anonymize(out, [face], FrameInfo(0, 0.0, frame.shape[1], frame.shape[0]))
+    return out
+
+
+def test_the_filled_surround_shows_nothing_of_the_original_hair():
+    """With the default surround (fill) the original inside the mask but outside the new face (hair,
+    ears, the outline of the head) does not reach the output; the old blurred surround showed it."""
+    assert _hair_experiment("fill") < 0.05
+    assert _hair_experiment("blur") > 0.5
+
+
+def test_synthetic_faces_are_pasted_at_128_pixels_through_the_upsampler():
+    faces = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype(np.uint8)
+    big = upsample(faces)
+    assert big.shape == (2, OUTPUT_SIZE, OUTPUT_SIZE, 3) and big.dtype == np.uint8
+    assert Negative().paste_size == OUTPUT_SIZE == 128
+    assert upsample(big) is big
+    assert upsample(faces[:, :40, :40], 100).shape == (2, 100, 100, 3)
+
+
+def test_the_upsampler_restores_a_real_face_better_than_interpolation():
+    """On a real photo never used in training: a 128-pixel face shrunk to 64 and brought back by
+    the learned upsampler is closer to the original than a bilinear upscale."""
+    from tests.replacement import load_portrait
+
+    image, box, landmarks = load_portrait("pairs/facenet_pytorch/test_images/paul_rudd/1.jpg")
+    face = warp_to_crop(image, alignment_matrix(box, landmarks, OUTPUT_SIZE), OUTPUT_SIZE)
+    small = cv2.resize(face, (OUTPUT_SIZE // 2, OUTPUT_SIZE // 2), interpolation=cv2.INTER_AREA)
+    learned = np.abs(upsample(small[None])[0].astype(float) - face).mean()
+    bilinear = np.abs(cv2.resize(small, (OUTPUT_SIZE, OUTPUT_SIZE), interpolation=cv2.INTER_LINEAR).astype(float) - face).mean()
+    assert learned < 0.95 * bilinear, f"upsampler error {learned:.2f} grey levels, bilinear {bilinear:.2f}"

@@ -4,6 +4,8 @@ The real pipeline (detector, tracker, method) anonymizes each input; sampled fac
 before and after with dlib's face recognizer (same person below a distance of 0.6):
 
   faceness           a detector still finds a face where the face was
+  faceness (dlib)    dlib's HOG frontal-face detector finds it (a stricter judge of a
+                     realistic face), over the samples where it finds the original
   de-identification  the anonymized face is >= 0.6 from the original
   stability          later samples of one identity key stay < 0.6 from its first
                      (photos: the photo shifted and scaled a little); "originals" is the same
@@ -78,7 +80,19 @@ def _cell(score: Score, target: Optional[float] = None) -> str:
 def table(method: str, results: list[Evaluation]) -> str:
     """The results as a text table, one row per input and a pooled row when there are several."""
     rows = results + ([reduce(lambda a, b: a + b, results)] if len(results) > 1 else [])
-    header = ("input", "faces", "unconfirmed", "keys", "faceness", "de-identification", "stability", "(originals)", "diversity", "ms/face")
+    header = (
+        "input",
+        "faces",
+        "unconfirmed",
+        "keys",
+        "faceness",
+        "faceness (dlib)",
+        "de-identification",
+        "stability",
+        "(originals)",
+        "diversity",
+        "ms/face",
+    )
     lines = [tuple(header)]
     for result in rows:
         cost = "n/a" if result.ms_per_face is None else f"{result.ms_per_face:.2f}"
@@ -89,6 +103,7 @@ def table(method: str, results: list[Evaluation]) -> str:
                 str(result.unconfirmed),
                 str(result.keys),
                 _cell(result.faceness, TARGETS["faceness"]),
+                _cell(result.faceness_dlib),
                 _cell(result.deidentification, TARGETS["deidentification"]),
                 _cell(result.stability, TARGETS["stability"]),
                 _cell(result.original_stability),

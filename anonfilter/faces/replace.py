@@ -9,11 +9,14 @@ class does the rest for every face of a frame:
 2. The others are aligned to the canonical ``crop_size`` crop (:mod:`anonfilter.faces.align`, from
    the detector's five landmarks, or from the box when there are none) and passed to
    :meth:`~LearnedFaceMethod.synthesize` in one batch.
-3. Each synthetic face gets the colours of the face it replaces (:func:`~anonfilter.faces.blend.match_colours`)
-   and is warped back with a feathered seam (:func:`~anonfilter.faces.blend.paste_face`) over a
-   blurred copy of the face region, so hair, ears and face outline around the new face are
-   covered too; the result is blended into the frame with the face's alpha mask, so no pixel
-   outside the mask changes. Faces are pasted smallest first (those the tracker filled in
+3. Synthetic faces smaller than :data:`~anonfilter.faces.upsample.OUTPUT_SIZE` (128) are brought
+   to that size by the shared learned upsampler (:mod:`anonfilter.faces.upsample`).
+4. Each synthetic face gets the colours of the face it replaces (:func:`~anonfilter.faces.blend.match_colours`)
+   and is warped back with a feathered seam over the rest of the mask (hair, ears, the outline
+   of the head), which is filled in from the ring of picture around the mask
+   (:mod:`anonfilter.faces.surround`; ``surround=blur`` lays the new face over a blurred
+   copy of the original instead, as before). The result is blended into the frame with the
+   face's alpha mask, so no pixel outside the mask changes. Faces are pasted smallest first (those the tracker filled in
    before those detected in the frame), each over the frame as the ones before left it: a small
    false "face" inside a real one disappears under the larger replacement, and a neighbour's
    original never shows through another face's surround.
@@ -39,7 +42,9 @@ import cv2
 import numpy as np
 
 from anonfilter.faces.align import CROP_SIZE, alignment_matrix, shift_matrix, warp_to_crop
-from anonfilter.faces.blend import canonical_mask, match_colours, paste_face
+from anonfilter.faces.blend import apply_colours, blend_face, canonical_mask, colour_transform, paste_face, warp_face
+from anonfilter.faces.surround import fill_from_ring, ring_weight
+from anonfilter.faces.upsample import OUTPUT_SIZE, upsample
 from anonfilter.hookspecs import Option
 from anonfilter.masks import composite
 from anonfilter.methods import face_strength_blur
@@ -48,6 +53,8 @@ from anonfilter.types import Face, FaceStatus, Frame, FrameInfo
 DEFAULT_MIN_SIZE = 20.0
 DEFAULT_FALLBACK_STRENGTH = 0.125
 DEFAULT_SURROUND_BLUR = 0.05
+SURROUNDS = ("fill", "blur")
+DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
     Option("min_size", float, DEFAULT_MIN_SIZE, "faces smaller than this many pixels get a strong blur instead", minimum=0, maximum=4096),
@@ -60,10 +67,17 @@ COMMON_OPTIONS = (
         maximum=1.0,
     ),
     Option(
+        "surround",
+        str,
+        DEFAULT_SURROUND,
+        "what covers the mask around the new face (hair, ears): fill (painted in from the picture around it) or blur (of the original)",
+        choices=SURROUNDS,
+    ),
+    Option(
         "surround_blur",
         float,
         DEFAULT_SURROUND_BLUR,
-        "blur sigma of the mask around the new face (hair, ears), as a fraction of the face size; 0 keeps it",
+        "with surround=blur: blur sigma of the mask around the new face, as a fraction of the face size; 0 keeps it",
         minimum=0,
         maximum=1.0,
     ),
@@ -90,12 +104,16 @@ class LearnedFaceMethod(ABC):
         min_size: float = DEFAULT_MIN_SIZE,
         fallback_strength: float = DEFAULT_FALLBACK_STRENGTH,
         surround_blur: float = DEFAULT_SURROUND_BLUR,
+        surround: str = DEFAULT_SURROUND,
     ) -> None:
         if min_size < 0 or fallback_strength <= 0 or surround_blur < 0:
             raise ValueError("min_size and surround_blur must not be negative, fallback_strength must be positive")
+        if surround not in SURROUNDS:
+            raise ValueError(f"surround must be one of {', '.join(SURROUNDS)}, not {surround!r}")
         self.min_size = min_size
         self.fallback_strength = fallback_strength
         self.surround_blur = surround_blur
+        self.surround = surround
 
     @abstractmethod
     def synthesize(self, crops: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
@@ -130,28 +148,44 @@ class LearnedFaceMethod(ABC):
         synthetic = self.synthesize(crops, learned)
         if synthetic.shape != crops.shape or synthetic.dtype != np.uint8:
             raise ValueError(f"synthesize() returned {synthetic.shape} {synthetic.dtype}, expected {crops.shape} uint8")
+        # Colours are matched on the model's crops, and the faces pasted from crops of at least
+        # OUTPUT_SIZE (upsampled): the matrices scale with the crop.
         mask = canonical_mask(self.crop_size)
-        for face, scale, matrix, crop, new in zip(learned, scales, matrices, crops, synthetic):
+        transforms = [colour_transform(new, crop, mask) for new, crop in zip(synthetic, crops)]
+        size = self.paste_size
+        matrices = [matrix * (size / self.crop_size) for matrix in matrices]
+        synthetic = upsample(synthetic, size)
+        for face, scale, matrix, transform, new in zip(learned, scales, matrices, transforms, synthetic):
             # The surround comes from the frame as the faces before left it (the synthetic face
             # and its colours from the original): a neighbour's face inside this mask is pasted
             # over with its replacement, never with its original.
             target = frame[face.region.slices]
             background = _scaled(target, scale)
-            if self.surround_blur > 0:
-                background = face_strength_blur(background, face.size * scale, self.surround_blur)
-            replacement = paste_face(background, match_colours(new, crop, mask), matrix)
+            coloured = apply_colours(new, transform)
+            if self.surround == "fill":
+                replacement = _filled_paste(background, coloured, matrix, _scaled(face.alpha, scale))
+            else:
+                if self.surround_blur > 0:
+                    background = face_strength_blur(background, face.size * scale, self.surround_blur)
+                replacement = paste_face(background, coloured, matrix)
             if scale < 1.0:
                 replacement = cv2.resize(replacement, (target.shape[1], target.shape[0]), interpolation=cv2.INTER_LINEAR)
             composite(target, replacement, face.alpha)
 
     @property
+    def paste_size(self) -> int:
+        """The side of the canonical crop synthetic faces are pasted from: ``crop_size``, at least
+        :data:`~anonfilter.faces.upsample.OUTPUT_SIZE` (smaller faces are upsampled first)."""
+        return max(self.crop_size, OUTPUT_SIZE)
+
+    @property
     def work_size(self) -> float:
         """Faces larger than this many pixels are replaced at this size and scaled up.
 
-        The synthetic face has no more detail than its ``crop_size`` crop and the rest of the mask
-        is blurred, so working at twice the crop size loses nothing and keeps large faces cheap.
+        The synthetic face has no more detail than its :attr:`paste_size` crop and the rest of the
+        mask is a smooth fill, so working at twice that size loses nothing and keeps large faces cheap.
         """
-        return 2.0 * self.crop_size
+        return 2.0 * self.paste_size
 
     def _region_matrix(self, face: Face, scale: float) -> np.ndarray:
         """The alignment matrix from the face's region, scaled by ``scale``, to its canonical crop."""
@@ -159,6 +193,14 @@ class LearnedFaceMethod(ABC):
         matrix = shift_matrix(alignment_matrix(face.box, landmarks, self.crop_size), face.region.x0, face.region.y0)
         matrix[:, :2] /= scale
         return matrix
+
+
+def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of the mask
+    ``alpha``, filled in from the ring of picture around it (no original pixel inside the mask)."""
+    height, width = background.shape[:2]
+    colours, weight = warp_face(face, matrix, width, height)
+    return blend_face(fill_from_ring(background, ring_weight(alpha)), colours, weight)
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
