@@ -183,7 +183,7 @@ def test_without_ray_the_batch_is_one_line_saying_how_to_install_it(archive, tmp
 # On Ray.
 
 
-def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluster, archive, tmp_path, capsys):
+def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluster, archive, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     assert main(["batch", str(archive), "--out", str(out), "-q", "--seed", "1"]) == 1
     err = capsys.readouterr().err
@@ -242,14 +242,27 @@ def test_a_batch_does_every_good_file_reports_the_bad_one_and_exits_1(ray_cluste
     assert [file.status for file in changed.files] == ["done"] and (out / "a.mp4").stat().st_mtime_ns != before
     assert changed.ok and json.loads((out / "summary.json").read_text())["totals"]["done"] == 1
 
+    # nothing left to do: no Ray is started or joined
+    def no_ray(address):
+        raise AssertionError("Ray was connected with nothing to run")
+
+    monkeypatch.setattr("anonfilter.batch.driver.connected", no_ray)
+    monkeypatch.setattr("anonfilter.batch.driver._run_tasks", no_ray)
+    nothing = run_batch([str(archive / "a.mp4")], out, Config(method="pixelate"), resume=True, progress=False)
+    assert [file.status for file in nothing.files] == ["skipped"]
+
 
 def test_segment_seconds_runs_a_long_file_in_segments_on_ray_as_the_single_run_writes_it(ray_cluster, tmp_path, capsys):
     """--segment-seconds: the segments are Ray tasks; with a lossless encoder the output equals the single run's."""
     clip = looped(shared_path(SEGMENTED_CLIP), tmp_path / "long.mkv", times=2, width=96, keyframe_every=10, step=4)
     options = ["--codec", "ffv1", "--seed", "1"]
     assert main(["-i", str(clip), "-o", str(tmp_path / "single.mkv"), "-q", *options]) == 0
+    write_clip(tmp_path / "short.mp4", FRAMES)  # one segment: a task of its own, as without --segment-seconds
     out = tmp_path / "out"
-    assert main(["batch", str(clip), "--out", str(out), "--segment-seconds", "4", "-q", *options]) == 0, capsys.readouterr().err
+    assert main(["batch", str(clip), str(tmp_path / "short.mp4"), "--out", str(out), "--segment-seconds", "4", "-q", *options]) == 0
+    err = capsys.readouterr().err
+    assert f"anonfilter: {clip}: 4 segments of about 4 s" in err.splitlines() and "one piece" not in err, err
+    assert len(frame_times(out / "short.mp4")) == len(FRAMES)
     output = out / "long.mkv"
     assert_same_frames(output, tmp_path / "single.mkv")
     report = json.loads(report_path(output).read_text())

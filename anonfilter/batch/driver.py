@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -19,11 +20,12 @@ from tqdm import tqdm
 from anonfilter.batch.inputs import BatchItem, discover, fingerprint
 from anonfilter.batch.raytools import MAX_RETRIES, connected, import_ray, too_small
 from anonfilter.batch.records import finished, options_hash, output_path, report_path
-from anonfilter.batch.segmented import SegmentSeconds, segment_engine
+from anonfilter.batch.segmented import SegmentSeconds, segment_engine, segment_workers
 from anonfilter.batch.summary import BatchSummary
 from anonfilter.batch.task import FileResult, TaskSettings, anonymize_file
 from anonfilter.config import Config
 from anonfilter.errors import AnonfilterError
+from anonfilter.segments import makes_segments
 
 
 def run_batch(
@@ -74,11 +76,13 @@ def run_batch(
         with connected(ray_address) if pending else contextlib.nullcontext(False) as own:
             if pending:
                 _check_nodes(settings, own, notify)
-            files: Iterator[FileResult]
-            if segmented is not None:
-                files = (anonymize_file(item, config, settings, segmented(cpus_per_task, gpus_per_task)) for item in pending)
-            else:
-                files = _run_tasks(pending, config, settings, max_retries)
+            if pending:
+                summary.forget()  # an interrupted batch leaves no summary of an earlier one behind
+            whole, in_segments = _split(pending, segment_seconds, settings)
+            files: Iterator[FileResult] = _run_tasks(whole, config, settings, max_retries) if whole else iter(())
+            if in_segments and segmented is not None:  # one file after another, each one's segments over the whole cluster
+                engine = segmented(cpus_per_task, gpus_per_task)
+                files = itertools.chain(files, (anonymize_file(item, config, settings, engine) for item in in_segments))
             for result in files:
                 summary.files.append(result)
                 with bar.external_write_mode(file=sys.stderr):
@@ -150,6 +154,18 @@ def _run_tasks(items: list[BatchItem], config: Config, settings: TaskSettings, m
     finally:
         for ref in waiting:  # interrupted: stop what still runs on a cluster
             ray.cancel(ref, force=True)
+
+
+def _split(items: list[BatchItem], segment_seconds: SegmentSeconds, settings: TaskSettings) -> tuple[list[BatchItem], list[BatchItem]]:
+    """The items to run whole, one Ray task each, and those long enough to run in segments (``--segment-seconds``)."""
+    if segment_seconds is None or not items:
+        return items, []
+    workers = segment_workers(settings.cpus)
+    whole: list[BatchItem] = []
+    in_segments: list[BatchItem] = []
+    for item in items:
+        (in_segments if makes_segments(item.source, segment_seconds, workers) else whole).append(item)
+    return whole, in_segments
 
 
 def _check_nodes(settings: TaskSettings, own: bool, notify: Callable[[str], None]) -> None:

@@ -32,11 +32,19 @@ def segment_engine(segment_seconds: Union[float, str]) -> Callable[[int, float],
         map_tasks = functools.partial(ray_map, num_cpus=cpus, num_gpus=gpus)
 
         def engine(input: str, output: Path, config: Config, report: Path, notify: Callable[[str], None]) -> Report:
-            workers = max(1, int(import_ray().cluster_resources().get("CPU", cpus) // cpus))
+            def note(message: str) -> None:  # the batch names the file before each of its notes
+                notify(message.removeprefix(f"{input}: "))
+
+            workers = segment_workers(cpus)
             return anonymize_segmented(
-                config, input, output, segment_seconds, map_tasks, workers=workers, overwrite=True, audit_report=report, notify=notify
+                config, input, output, segment_seconds, map_tasks, workers=workers, overwrite=True, audit_report=report, notify=note
             )
 
         return engine
 
     return engine_for
+
+
+def segment_workers(cpus: int) -> int:
+    """How many segment tasks of ``cpus`` CPUs the connected Ray cluster runs at once (what ``"auto"`` plans for)."""
+    return max(1, int(import_ray().cluster_resources().get("CPU", cpus) // cpus))

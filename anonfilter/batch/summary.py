@@ -78,6 +78,11 @@ class BatchSummary:
         lines += [f"  leaks: {result.source}: {result.leaks} faces still recognisable (anonfilter check)" for result in self.leaking]
         return lines
 
+    def forget(self) -> None:
+        """Remove the summary an earlier batch wrote into the output folder (this batch's comes at its end)."""
+        for suffix in (".json", ".html"):
+            (Path(self.out_dir) / f"{SUMMARY_NAME}{suffix}").unlink(missing_ok=True)
+
     def write(self) -> Path:
         """Write ``summary.json`` and ``summary.html`` into the output folder; returns the JSON file's path."""
         data = self.to_dict()

@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--segment-seconds",
         type=segment_seconds,
         metavar="S|auto",
-        help="split each file into segments of about S seconds anonymized in parallel (auto: from its length and the CPUs)",
+        help="split each file longer than S seconds into segments of about S seconds anonymized in parallel, one file after "
+        "another (auto: from its length and the CPUs); shorter files run as tasks of their own",
     )
 
     add_pipeline_arguments(parser, live=False)

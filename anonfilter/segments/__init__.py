@@ -6,7 +6,7 @@ command), gives each person one identity through the whole video, and joins the 
 without re-encoding. docs/scaling.md, "One long file in segments", describes the design.
 """
 
-from anonfilter.segments.engine import anonymize_segmented
+from anonfilter.segments.engine import anonymize_segmented, makes_segments
 from anonfilter.segments.executors import MapTasks, process_pool_map, serial_map
 
-__all__ = ["MapTasks", "anonymize_segmented", "process_pool_map", "serial_map"]
+__all__ = ["MapTasks", "anonymize_segmented", "makes_segments", "process_pool_map", "serial_map"]

@@ -160,6 +160,20 @@ def anonymize_segmented(
     return report
 
 
+def makes_segments(input_path: Union[str, os.PathLike[str]], segment_seconds: SegmentLength, workers: Optional[int] = None) -> bool:
+    """Whether :func:`anonymize_segmented` would cut this file into more than one segment (False for what it cannot
+    plan on: a URL, standard input, a file FFmpeg cannot read or whose packets give no plan); reads only packets."""
+    name = str(input_path)
+    if name == STDIO or is_url(name):
+        return False
+    try:
+        info = probe(name)
+        index = index_packets(name)
+    except (AnonfilterError, OSError):
+        return False
+    return index is not None and segment_frames(segment_seconds, index.frames, info.fps, workers) < index.frames
+
+
 def _run(jobs: list[SegmentJob], config: Config, host: PluginHost, map_tasks: MapTasks) -> tuple[list[SegmentStats], list[SegmentStats]]:
     """Run the segment tasks: one pass, or, for a method that uses identity keys, track, stitch, render.
 
