@@ -150,7 +150,7 @@ class I420Converter:
         way), cuts page faults and CPU time (figures: docs/benchmark.md, "Why the defaults are
         what they are"). What is left is mostly the first
         use of the arrays: about 40 I420 frames are in flight at once (queues, the tracker's
-        lookahead), and a few RGB ones (docs/benchmark.md, "Memory")."""
+        lookahead), and a few RGB ones (docs/benchmark.md, "Memory of the small-face default")."""
 
     @classmethod
     def handles(cls, info: VideoInfo, output_format: str) -> bool:

@@ -63,7 +63,7 @@ PIECE_PIXELS = 1_200_000
 about 200 MB (onnxruntime keeps what the largest input needed): a 720p frame is swept in one
 piece, 1080p in three, 4K in twelve. With pieces of up to 1920 px a side (six at 4K, 2 million
 pixels each) it was about 360 MB, for 10% fewer pixels searched in a 4K sweep (docs/benchmark.md,
-"Memory")."""
+"Memory of the small-face default")."""
 MAX_PIECES = 16
 """Most pieces along one side (a 4K frame needs four)."""
 FOCUS_FROM = 1.5
