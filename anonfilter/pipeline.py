@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -28,10 +28,8 @@ from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.methods import obscure_frame
 from anonfilter.tracking.base import FinishedFrames, TrackedFace, Tracker
-from anonfilter.types import AnonymizedFrame, Detections, Face, Frame, FrameInfo, Region
+from anonfilter.types import AnonymizedFrame, Detections, Face, Frame, FrameInfo, FrameStore, Region
 from anonfilter.verify import snapshot, verify
-
-FrameIn = tuple[Frame, FrameInfo]
 
 DEFAULT_DETECT_EVERY = 4
 """Files: the detector runs on every 4th frame of a frame that focused detection does not search
@@ -124,8 +122,13 @@ class Anonymizer:
         """When True, :meth:`flush` raises :class:`RunFailure` if no frame had a face (``--expect-faces``)."""
         self.seconds: dict[str, float] = defaultdict(float)
         """Time spent per stage: ``detect``, ``track``, ``method`` (masks included)."""
-        self._pending: dict[int, FrameIn] = {}
-        self._waiting: list[FrameIn] = []
+        self.frame_store: Optional[FrameStore] = None
+        """Where the frames come from, when they can be had again (the transcoder sets it): the
+        frames the tracker holds back then wait without their RGB arrays, which are asked for again
+        when the frames are finished (memory: docs/benchmark.md)."""
+        self._pending: dict[int, tuple[Optional[Frame], FrameInfo]] = {}
+        """Frames the tracker has and has not finished yet; None: given back to :attr:`frame_store`."""
+        self._waiting: list[tuple[Optional[Frame], FrameInfo]] = []
         """Files with detection on every n-th frame: the frames since the latest detector run began,
         held until its result is in (it runs in :attr:`_detecting`'s thread meanwhile)."""
         self._next_detection = 0
@@ -144,19 +147,35 @@ class Anonymizer:
         last frame, which only it knows to be the last, so a face that appears after the last
         regular detector run is not missed.
         """
+        return self._finish(self._take(frame, info))
+
+    def feed(self, info: FrameInfo) -> Iterator[AnonymizedFrame]:
+        """:meth:`push` for a frame whose pixels are in :attr:`frame_store`: they are asked for
+        when the detector or the tracker needs them, given back while the tracker holds the frame,
+        and asked for again when it is finished. The finished frames are anonymized one by one as
+        they are taken, so they need not all have their pixels at once. Take every frame before the
+        next call."""
+        return self._finishing(self._take(None, info))
+
+    def _take(self, frame: Optional[Frame], info: FrameInfo) -> FinishedFrames:
+        """Add the next frame (see :meth:`push`; None: its pixels are in the frame store); returns the frames the tracker finished."""
         if not self.looks_ahead or self.detect_every == 1:
-            detections = self._detect(frame, info.index, self._expected()) if self._detector_frame(info.index) else None
-            return self._finish(self._track(frame, info, detections))
+            detections = None
+            if self._detector_frame(info.index):
+                frame = self._pixels(frame, info.index)
+                detections = self._detect(frame, info.index, self._expected())
+            return self._track(frame, info, detections)
         finished: FinishedFrames = []
         if self._detector_frame(info.index):
             finished = self._catch_up()
+            frame = self._pixels(frame, info.index)
             if self._detector_thread is None:
                 self._detector_thread = ThreadPoolExecutor(1, thread_name_prefix="anonfilter-detect")
             self._detecting = self._detector_thread.submit(self._detect, frame, info.index, self._expected())
         if self._detecting is None:  # a stream that does not start at a detector frame
-            return self._finish(self._track(frame, info, None))
+            return self._track(frame, info, None)
         self._waiting.append((frame, info))
-        return self._finish(finished)  # anonymizing these overlaps the detector run just started
+        return finished  # anonymizing these overlaps the detector run just started
 
     def _detector_frame(self, index: int) -> bool:
         """True when the detector runs on frame ``index``: the first frame pushed in each block of
@@ -168,10 +187,16 @@ class Anonymizer:
 
     def flush(self) -> list[AnonymizedFrame]:
         """End of stream: anonymize and return every frame still held back."""
+        return list(self.drain())
+
+    def drain(self) -> Iterator[AnonymizedFrame]:
+        """:meth:`flush` as an iterator that anonymizes each frame as it is taken (see :meth:`feed`).
+        Take every frame: the end-of-stream checks run after the last."""
         last = self._waiting.pop() if len(self._waiting) > 1 else None  # not a detector frame: search it too
         finished = self._catch_up()
         if last is not None:
-            finished += self._track(*last, self._detect(last[0], last[1].index, self._expected()))
+            frame = self._pixels(last[0], last[1].index)
+            finished += self._track(frame, last[1], self._detect(frame, last[1].index, self._expected()))
         if self._detector_thread is not None:
             self._detector_thread.shutdown()
             self._detector_thread = None
@@ -179,7 +204,8 @@ class Anonymizer:
         started = time.perf_counter()
         finished += self.tracker.flush()
         self.seconds["track"] += time.perf_counter() - started
-        out = self._finish(finished)
+        for item in finished:
+            yield from self._finishing([item])
         if self._pending:  # a tracker that loses frames must not make us skip them silently
             raise RuntimeError(f"tracker never finished frames {sorted(self._pending)[:5]}...")
         if self.require_faces and not self.frames_with_faces:
@@ -187,7 +213,6 @@ class Anonymizer:
                 f"no face was found in {self.frames_done} frames (--expect-faces); nothing written. "
                 "Check the detector and its options (-D), or leave out --expect-faces for a video without people"
             )
-        return out
 
     def _catch_up(self) -> FinishedFrames:
         """Wait for the running detector run and give the tracker the frames that waited for it."""
@@ -215,18 +240,27 @@ class Anonymizer:
         self.seconds["detect"] += time.perf_counter() - started
         return detections
 
-    def _track(self, frame: Frame, info: FrameInfo, detections: Optional[Detections]) -> FinishedFrames:
+    def _track(self, held: Optional[Frame], info: FrameInfo, detections: Optional[Detections]) -> FinishedFrames:
         """Hand one frame, with the detector's result for it if it was searched, to the tracker."""
+        frame = self._pixels(held, info.index)
         started = time.perf_counter()
         self._pending[info.index] = (frame, info)
         finished = self.tracker.push(info.index, frame, detections)
         self.seconds["track"] += time.perf_counter() - started
+        if self.frame_store is not None and all(index != info.index for index, _ in finished):  # held back
+            self._pending[info.index] = (None, info)
+            self.frame_store.release(info.index, frame)
         return finished
 
     def _finish(self, finished: FinishedFrames) -> list[AnonymizedFrame]:
-        out = []
+        """The frames the tracker finished, anonymized."""
+        return list(self._finishing(finished))
+
+    def _finishing(self, finished: FinishedFrames) -> Iterator[AnonymizedFrame]:
+        """Anonymize each frame the tracker finished as it is taken (its pixels restored where they were given back)."""
         for index, tracked in finished:
-            frame, info = self._pending.pop(index)
+            held, info = self._pending.pop(index)
+            frame = self._pixels(held, index)
             if self.recorder is not None:
                 self.recorder.record(info, tracked)
             self.frames_done += 1
@@ -234,8 +268,15 @@ class Anonymizer:
             started = time.perf_counter()
             changed = self.apply(frame, [face for face in tracked if not face.keep], info)
             self.seconds["method"] += time.perf_counter() - started
-            out.append(AnonymizedFrame(frame, info, changed))
-        return out
+            yield AnonymizedFrame(frame, info, changed)
+
+    def _pixels(self, frame: Optional[Frame], index: int) -> Frame:
+        """``frame``, or when it is None (not taken yet, or given back), the pixels of frame ``index`` from the frame store."""
+        if frame is not None:
+            return frame
+        if self.frame_store is None:
+            raise RuntimeError(f"frame {index} has no pixels and there is no frame store")
+        return self.frame_store.restore(index)
 
     def search_guarantee(self, width: int, height: int, fps: float) -> SearchGuarantee:
         """What this pipeline's detection schedule guarantees on a file of ``width`` x ``height`` at ``fps``

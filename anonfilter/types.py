@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Protocol
 
 import numpy as np
 
@@ -135,6 +135,18 @@ class FrameInfo:
     width: int
     height: int
     live: bool = False
+
+
+class FrameStore(Protocol):
+    """Where the decoded frames come from (the transcoder): a processor that holds frames back may
+    give a frame's array back meanwhile and ask for its pixels again later, so that frames wait as
+    the decoder's much smaller YUV instead of RGB."""
+
+    def release(self, index: int, frame: Frame) -> None:
+        """Frame ``index``'s array ``frame`` is no longer used; it may hold another frame's pixels from now on."""
+
+    def restore(self, index: int) -> Frame:
+        """Frame ``index``'s pixels as they were decoded (a new RGB array), until it is returned finished."""
 
 
 class AnonymizedFrame(NamedTuple):

@@ -3,10 +3,11 @@
 Two converters; :func:`converter_for` picks one per run.
 
 * :class:`I420Converter`, the fast path, for the common case: 8-bit ``yuv420p`` in and out,
-  limited range, even size, no display rotation. The decoded
-  I420 array is kept beside the RGB copy the pipeline works on, and only the regions the
-  pipeline changed are converted back into it; every other pixel keeps its decoded YUV values
-  exactly. Both directions use OpenCV's BT.601 limited-range pair, many times faster than the
+  limited range, even size, no display rotation. The decoded I420 array is what is kept of a
+  frame until it is encoded (1.5 bytes a pixel); the pipeline gets RGB copies of it when it needs
+  the pixels, gives them back while it holds the frame back, and only the regions it changed are
+  converted back into the I420 array; every other pixel keeps its decoded YUV values exactly
+  (and a frame converted again is the same RGB, bit for bit). Both directions use OpenCV's BT.601 limited-range pair, many times faster than the
   exact swscale path (figures: docs/benchmark.md, "Why the defaults are what they are").
 * :class:`ExactConverter` for everything else (other formats, full range, odd sizes, 10 bit):
   swscale with the matrix and range the file states, both ways, with accurate rounding, so
@@ -17,7 +18,7 @@ Two converters; :func:`converter_for` picks one per run.
 from __future__ import annotations
 
 import weakref
-from typing import Optional, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import av
 import cv2
@@ -45,18 +46,33 @@ _SWS_MATRIX = {
 }
 """FFmpeg's AVColorSpace -> swscale's matrix; anything else uses swscale's default (BT.601)."""
 
-Stored = Optional[np.ndarray]
-"""What a converter keeps of a decoded frame until its processed frame is encoded (or None)."""
+Stored = np.ndarray
+"""What a converter keeps of a decoded frame until its processed frame is encoded (the fast path's
+I420 array, the exact path's RGB array)."""
 
 
 class Converter(Protocol):
-    """Turns decoded frames into RGB arrays for the pipeline, and processed arrays into frames to encode."""
+    """Keeps decoded frames until they are encoded, gives their pixels as RGB, and turns processed RGB back into frames.
 
-    def to_rgb(self, frame: av.VideoFrame) -> tuple[np.ndarray, Stored]:
-        """The frame as an ``(height, width, 3)`` ``uint8`` RGB array, and what to keep for :meth:`from_rgb`."""
+    A frame goes through :meth:`keep` (reader thread), :meth:`rgb` and :meth:`release` as often
+    as the processor needs its pixels, :meth:`merged` once it is processed (processing thread),
+    and :meth:`frame` (encoder thread).
+    """
 
-    def from_rgb(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> av.VideoFrame:
-        """The processed ``image`` as a frame in the output format; only ``changed`` differs from the decoded frame."""
+    def keep(self, frame: av.VideoFrame) -> Stored:
+        """What to keep of a decoded frame until it is encoded."""
+
+    def rgb(self, stored: Stored) -> np.ndarray:
+        """The kept frame as an ``(height, width, 3)`` ``uint8`` RGB array (as decoded, whenever asked)."""
+
+    def release(self, image: np.ndarray) -> None:
+        """``image``, from :meth:`rgb`, is no longer used: its memory may hold another frame's pixels."""
+
+    def merged(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> Stored:
+        """The processed ``image`` (only ``changed`` differs from the decoded frame) as what to encode; takes ``image`` back."""
+
+    def frame(self, stored: Stored) -> av.VideoFrame:
+        """What :meth:`merged` gave, as a frame in the output format to encode at once."""
 
 
 def converter_for(info: VideoInfo, output_format: str) -> Converter:
@@ -81,14 +97,24 @@ class ExactConverter:
         else:  # unstated: the "j" formats are full range, everything else limited (as players assume)
             self.range = ColorRange.JPEG if info.pixel_format.startswith("yuvj") else ColorRange.MPEG
 
-    def to_rgb(self, frame: av.VideoFrame) -> tuple[np.ndarray, Stored]:
-        """A decoded frame as an RGB array; nothing is kept."""
-        image = frame.to_ndarray(format="rgb24", src_colorspace=self.matrix, src_color_range=self.range, interpolation=SWS_EXACT)
-        return image, None
+    def keep(self, frame: av.VideoFrame) -> Stored:
+        """The decoded frame as an RGB array: the pixels themselves are what is kept."""
+        return frame.to_ndarray(format="rgb24", src_colorspace=self.matrix, src_color_range=self.range, interpolation=SWS_EXACT)
 
-    def from_rgb(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> av.VideoFrame:
+    def rgb(self, stored: Stored) -> np.ndarray:
+        """The kept RGB array itself."""
+        return stored
+
+    def release(self, image: np.ndarray) -> None:
+        """Nothing to do: the RGB array is the frame itself."""
+
+    def merged(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> Stored:
+        """The processed RGB array: the whole of it is converted."""
+        return image
+
+    def frame(self, stored: Stored) -> av.VideoFrame:
         """The whole RGB array as a frame in the output pixel format, with the input's matrix and range."""
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
         return frame.reformat(format=self.output_format, dst_colorspace=self.matrix, dst_color_range=self.range, interpolation=SWS_EXACT)
 
 
@@ -110,9 +136,9 @@ class I420Converter:
         self._free: list[np.ndarray] = []
         """I420 arrays the encoder is done with, for the decoder to fill again."""
         self._free_rgb: list[np.ndarray] = []
-        """RGB arrays the encoder is done with, for the decoder to convert the next frames into."""
+        """RGB arrays nobody uses any more, for :meth:`rgb` to convert the next frames into."""
         self._own_rgb: dict[int, weakref.ref[np.ndarray]] = {}
-        """The RGB arrays :meth:`to_rgb` made and that still exist, by ``id``: only these are
+        """The RGB arrays :meth:`rgb` made and that still exist, by ``id``: only these are
         reused (a processor may hand back arrays of its own)."""
         self._frame = av.VideoFrame(width, height, self.FORMAT)
         """The frame handed to the encoder, refilled for every frame.
@@ -123,8 +149,8 @@ class I420Converter:
         planes directly (PyAV's ``to_ndarray`` and ``from_ndarray`` make an extra copy each
         way), cuts page faults and CPU time (figures: docs/benchmark.md, "Why the defaults are
         what they are"). What is left is mostly the first
-        use of the arrays: about 42 frames are in flight at once (queues, the tracker's
-        lookahead)."""
+        use of the arrays: about 40 I420 frames are in flight at once (queues, the tracker's
+        lookahead), and a few RGB ones (docs/benchmark.md, "Memory of the small-face default")."""
 
     @classmethod
     def handles(cls, info: VideoInfo, output_format: str) -> bool:
@@ -137,8 +163,8 @@ class I420Converter:
             and info.height % 2 == 0
         )
 
-    def to_rgb(self, frame: av.VideoFrame) -> tuple[np.ndarray, Stored]:
-        """The RGB array for the pipeline, and the decoded I420 array (``height * 3/2`` x ``width``) to keep."""
+    def keep(self, frame: av.VideoFrame) -> Stored:
+        """The decoded frame's planes in one I420 array (``height * 3/2`` x ``width``), reused where one is free."""
         if frame.format.name != self.FORMAT:  # a stream that changes format mid-way
             frame = frame.reformat(format=self.FORMAT)
         try:
@@ -147,33 +173,45 @@ class I420Converter:
             stored = np.empty((self.height * 3 // 2, self.width), np.uint8)
         for source, target in zip(_plane_arrays(frame), self._planes(stored)):
             target[:] = source
+        return stored
+
+    def rgb(self, stored: Stored) -> np.ndarray:
+        """The kept frame converted to RGB, into an array :meth:`release` or :meth:`merged` gave back where there is one."""
         if self._free_rgb:
-            return cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420, dst=self._free_rgb.pop()), stored
+            return cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420, dst=self._free_rgb.pop())
         image = cv2.cvtColor(stored, cv2.COLOR_YUV2RGB_I420)
         key = id(image)
         self._own_rgb[key] = weakref.ref(image, lambda _: self._own_rgb.pop(key, None))
-        return image, stored
+        return image
 
-    def from_rgb(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> av.VideoFrame:
-        """The kept I420 array with each changed region of ``image`` converted into it, as a frame.
+    def release(self, image: np.ndarray) -> None:
+        """Take ``image`` back for later :meth:`rgb` calls, if this converter made it (a processor may hand back arrays of its own)."""
+        own = self._own_rgb.get(id(image))
+        if own is not None and own() is image:
+            self._free_rgb.append(image)
 
-        Both arrays are taken back: later :meth:`to_rgb` calls reuse them, so nothing may use
-        ``image`` afterwards. The frame is refilled by the next call: encode it before then. Where
-        the encoder still holds the previous one (FFmpeg's frame-threaded encoders do; libx264
-        copies each frame at once), ``make_writable`` gives the frame new memory first.
+    def merged(self, image: np.ndarray, stored: Stored, changed: Sequence[Region]) -> Stored:
+        """The kept I420 array with each changed region of ``image`` converted into it.
+
+        ``image`` is taken back (:meth:`release`): nothing may use it afterwards.
         """
-        if stored is None:
-            raise ValueError("I420Converter.from_rgb needs the array its to_rgb kept")
         for region in changed:
             self._convert_into(stored, image, region)
+        self.release(image)
+        return stored
+
+    def frame(self, stored: Stored) -> av.VideoFrame:
+        """The I420 array as a frame to encode; the array is taken back for later :meth:`keep` calls.
+
+        The frame is refilled by the next call: encode it before then. Where the encoder still
+        holds the previous one (FFmpeg's frame-threaded encoders do; libx264 copies each frame at
+        once), ``make_writable`` gives the frame new memory first.
+        """
         frame = self._frame
         frame.make_writable()
         for source, target in zip(self._planes(stored), _plane_arrays(frame)):
             target[:] = source
         self._free.append(stored)
-        own = self._own_rgb.get(id(image))
-        if own is not None and own() is image:
-            self._free_rgb.append(image)
         return frame
 
     def _planes(self, i420: np.ndarray) -> list[np.ndarray]:

@@ -13,8 +13,11 @@ The colour conversions (:mod:`ffmpeg_bridge.colour`) take one of two paths, chos
 
 * fast, for 8-bit ``yuv420p`` in and out, limited range, even size, no rotation (most camera
   and web video): the reader keeps each decoded I420 array (in ``_Job.stored``, by frame index,
-  until the encoder takes it) and the encoder converts only the changed regions back into it,
-  so every other pixel is written with its decoded YUV values;
+  until the processor is done with it), the processing thread converts it to RGB for the
+  processor, again whenever a processor that held the frame back without its pixels asks for
+  them (:class:`~anonfilter.types.FrameStore`), and converts only the changed regions back into
+  it, so every other pixel is written with its decoded YUV values; frames wait in the queues and
+  the processor's lookahead as I420 (1.5 bytes a pixel) instead of RGB beside it (4.5);
 * exact, for everything else: the whole frame goes through swscale both ways, with the file's
   matrix and range.
 """
@@ -29,7 +32,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
 import av
 import av.container
@@ -40,7 +43,7 @@ import numpy as np
 from tqdm import tqdm
 
 from anonfilter.errors import AnonfilterError, RunFailure
-from anonfilter.types import AnonymizedFrame, Frame, FrameInfo
+from anonfilter.types import AnonymizedFrame, Frame, FrameInfo, FrameStore
 from ffmpeg_bridge.colour import I420Converter, Stored, converter_for
 from ffmpeg_bridge.encoder import EncoderSettings, add_video_stream
 from ffmpeg_bridge.outputfile import check_output, output_location
@@ -79,12 +82,35 @@ class FrameProcessor(Protocol):
         """End of stream: return every frame still held back."""
 
 
+@runtime_checkable
+class HoldingProcessor(FrameProcessor, Protocol):
+    """A processor that holds frames back without their pixels (:class:`anonfilter.pipeline.Anonymizer`).
+
+    It gets the transcoder's :class:`~anonfilter.types.FrameStore` in ``frame_store`` before the
+    first frame and is fed frames without their pixels (``feed``): it asks for them when it
+    needs them, may give a frame's array back while it holds the frame, and asks again when it
+    finishes it. The transcoder takes the finished frames one by one from ``feed`` and ``drain``
+    instead of ``push`` and ``flush``, so they need not all have their pixels at once.
+    """
+
+    frame_store: Optional[FrameStore]
+
+    def feed(self, info: FrameInfo) -> Iterator[AnonymizedFrame]:
+        """Take the next frame, whose pixels it asks ``frame_store`` for when it needs them; the
+        frames that are done, in order, each finished as it is taken."""
+
+    def drain(self) -> Iterator[AnonymizedFrame]:
+        """End of stream: every frame still held back, each finished as it is taken."""
+
+
 @dataclass
 class TranscodeResult:
     """What a finished transcode did: the input's video, frames written, seconds per stage.
 
-    ``seconds`` has ``decode`` (decode, YUV -> RGB) and ``encode`` (RGB -> YUV, encode,
-    mux), each the busy time of its thread, and ``total``, the wall time of the whole run.
+    ``seconds`` has ``decode`` (decode; on the exact colour path also YUV -> RGB) and ``encode``
+    (encode, mux; on the exact path also RGB -> YUV), each the busy time of its thread,
+    ``convert`` (the fast path's YUV -> RGB and changed regions back, in the processing thread)
+    and ``total``, the wall time of the whole run.
     ``fast_colour`` says whether the fast colour path was taken (see the module docstring).
     ``damage`` counts what of the input could not be decoded (:meth:`InputDamage.as_dict`).
     """
@@ -259,8 +285,8 @@ class _Job:
         copy_container_properties(reader.container, output)
         start_encoding(output, self.encoded_video, info, output_name)
         self.converter = converter_for(info, self.encoded_video.codec_context.pix_fmt)
-        # An RGB frame, plus its decoded I420 copy (half as large) on the fast colour path.
-        frame_bytes = info.width * info.height * (9 if isinstance(self.converter, I420Converter) else 6) // 2
+        # What a queue holds of a frame: the decoded I420 array on the fast colour path, else RGB.
+        frame_bytes = info.width * info.height * (3 if isinstance(self.converter, I420Converter) else 6) // 2
         frames = max(2, min(QUEUE_FRAMES, QUEUE_BYTES // frame_bytes))
         self.decoded: queue.Queue[Any] = queue.Queue(maxsize=frames)
         self.processed: queue.Queue[Any] = queue.Queue(maxsize=frames)
@@ -270,10 +296,12 @@ class _Job:
         self.timing: dict[int, tuple[int, int]] = {}
         """Frame index -> (pts, duration) in the video's time base, from reader to encoder."""
         self.stored: dict[int, Stored] = {}
-        """Frame index -> what the converter kept of the decoded frame, from reader to encoder."""
-        self.seconds = {"decode": 0.0, "encode": 0.0}
+        """Frame index -> what the converter kept of the decoded frame, from reader to the processor's finished frame."""
+        self.seconds = {"decode": 0.0, "convert": 0.0, "encode": 0.0}
         self.decoded_count = 0
         self.encoded = 0
+        if isinstance(processor, HoldingProcessor):
+            processor.frame_store = self
 
     def run(self, advance: Callable[[int], None]) -> None:
         """Run the reader and encoder threads and push frames through the processor in this one."""
@@ -338,7 +366,7 @@ class _Job:
 
     def _read(self) -> None:
         stamps = Timestamps(default_duration=max(1, round(1 / (self.info.fps * self.info.time_base))))
-        waiting: deque[tuple[np.ndarray, Stored]] = deque()  # decoded frames whose timestamp may still be sorted
+        waiting: deque[Stored] = deque()  # decoded frames whose timestamp may still be sorted
         mark = time.perf_counter()
         for item in self.reader:
             if self.stop.is_set():
@@ -350,25 +378,35 @@ class _Job:
                         f"({self.info.width}x{self.info.height} to {item.width}x{item.height}); not supported"
                     )
                 stamps.add(item)
-                image, stored = self.converter.to_rgb(item)
-                waiting.append((self._upright(image), stored))
+                waiting.append(self.converter.keep(item))
                 self.seconds["decode"] += time.perf_counter() - mark
                 while len(waiting) > REORDER_WINDOW:
-                    self._hand_decoded(*waiting.popleft(), stamps.next())
+                    self._hand_decoded(waiting.popleft(), stamps.next())
             elif item.stream.index in self.copies and item.size:
                 item.stream = self.copies[item.stream.index]
                 self._copy(item)
             mark = time.perf_counter()
         while waiting:
-            self._hand_decoded(*waiting.popleft(), stamps.next())
+            self._hand_decoded(waiting.popleft(), stamps.next())
         self._put(self.decoded, _END)
 
-    def _hand_decoded(self, image: np.ndarray, stored: Stored, timing: tuple[int, int]) -> None:
+    def _hand_decoded(self, stored: Stored, timing: tuple[int, int]) -> None:
         index = self.decoded_count
         self.timing[index] = timing
         self.stored[index] = stored
         self.decoded_count += 1
-        self._put(self.decoded, (image, FrameInfo(index, float(timing[0] * self.info.time_base), *self.info.display_size)))
+        self._put(self.decoded, FrameInfo(index, float(timing[0] * self.info.time_base), *self.info.display_size))
+
+    def restore(self, index: int) -> Frame:
+        """Frame ``index``'s pixels as decoded (RGB, upright), for the processor (:class:`~anonfilter.types.FrameStore`)."""
+        started = time.perf_counter()
+        image = self._upright(self.converter.rgb(self.stored[index]))
+        self.seconds["convert"] += time.perf_counter() - started
+        return image
+
+    def release(self, index: int, frame: Frame) -> None:
+        """The processor holds frame ``index`` without its pixels until it asks :meth:`restore` (:class:`~anonfilter.types.FrameStore`)."""
+        self.converter.release(frame)
 
     def _upright(self, image: np.ndarray) -> np.ndarray:
         """Turn a stored frame the way it is shown, so the processor sees faces upright."""
@@ -379,15 +417,25 @@ class _Job:
         return turned(image, -self.info.rotation)
 
     def _process(self, advance: Callable[[int], None]) -> None:
-        while (item := self._get(self.decoded)) is not _END:
-            self._hand_on(self.processor.push(*item), advance)
-        self._hand_on(self.processor.flush(), advance)
+        while (info := self._get(self.decoded)) is not _END:
+            if isinstance(self.processor, HoldingProcessor):
+                self._hand_on(self.processor.feed(info), advance)
+            else:
+                self._hand_on(self.processor.push(self.restore(info.index), info), advance)
+        self._hand_on(self.processor.drain() if isinstance(self.processor, HoldingProcessor) else self.processor.flush(), advance)
         self._put(self.processed, _END)
 
-    def _hand_on(self, finished: Sequence[AnonymizedFrame], advance: Callable[[int], None]) -> None:
-        for done in finished:
-            self._put(self.processed, done)
-        advance(len(finished))
+    def _hand_on(self, finished: Iterable[AnonymizedFrame], advance: Callable[[int], None]) -> None:
+        """Turn each finished frame into what the encoder needs (only its changed regions are converted back) and queue it."""
+        width, height = self.info.display_size
+        for image, info, changed in finished:
+            if image.shape != (height, width, 3) or image.dtype != np.uint8:
+                raise RuntimeError(f"the processor returned a {image.shape} {image.dtype} frame, not {(height, width, 3)} uint8")
+            started = time.perf_counter()
+            stored = self.converter.merged(self._as_stored(image), self.stored.pop(info.index), changed)
+            self.seconds["convert"] += time.perf_counter() - started
+            self._put(self.processed, (stored, info))
+            advance(1)
 
     def _encoded(self, frame: Optional[av.VideoFrame]) -> list[av.Packet]:
         """Encode one frame (None: drain the encoder); an encoder failure is one :class:`RunFailure` line."""
@@ -397,18 +445,14 @@ class _Job:
             raise RunFailure(f"the {self.encoded_video.codec_context.name} encoder failed ({reason(error)})") from None
 
     def _encode(self) -> None:
-        width, height = self.info.display_size
-        shape = (height, width, 3)
         durations: dict[int, int] = {}
         while (item := self._get(self.processed)) is not _END:
-            image, frame_info, changed = item
+            stored, frame_info = item
             if frame_info.index != self.encoded:
                 raise RuntimeError(f"the processor returned frame {frame_info.index} where frame {self.encoded} was due")
-            if image.shape != shape or image.dtype != np.uint8:
-                raise RuntimeError(f"the processor returned a {image.shape} {image.dtype} frame, not {shape} uint8")
             started = time.perf_counter()
             pts, duration = self.timing.pop(frame_info.index)
-            frame = self.converter.from_rgb(self._as_stored(image), self.stored.pop(frame_info.index), changed)
+            frame = self.converter.frame(stored)
             frame.pts, frame.time_base, frame.duration = pts, self.info.time_base, duration
             durations[pts] = duration
             self._mux(with_durations(self._encoded(frame), durations))

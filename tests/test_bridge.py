@@ -157,7 +157,7 @@ def test_variable_frame_rate_timestamps_and_colours_are_kept(tmp_path):
     assert (info_out.width, info_out.height, info_out.pixel_format) == (160, 120, "yuv420p")
     assert (info_out.color_range, info_out.colorspace, info_out.color_primaries, info_out.color_trc) == (1, 1, 1, 1)
     assert info_out.duration == pytest.approx(info_in.duration, abs=0.002)
-    assert set(result.seconds) == {"decode", "encode", "total"}
+    assert set(result.seconds) == {"decode", "convert", "encode", "total"}
 
 
 def test_every_frame_goes_through_the_processor_and_the_rest_is_unchanged(tmp_path):
@@ -372,16 +372,33 @@ def test_fast_path_reuses_the_arrays_and_the_frame_the_encoder_is_done_with(tmp_
     frames = i420_frames(source)
     converter = I420Converter(160, 120)
     decoded = [av.VideoFrame.from_ndarray(frame, format="yuv420p") for frame in frames]
-    image, stored = converter.to_rgb(decoded[0])
+    stored = converter.keep(decoded[0])
     assert np.array_equal(stored, frames[0])
-    written = converter.from_rgb(image, stored, ())
+    image = converter.rgb(stored)
+    written = converter.frame(converter.merged(image, stored, ()))
     assert np.array_equal(written.to_ndarray(), frames[0])
-    again_image, again = converter.to_rgb(decoded[1])
+    again = converter.keep(decoded[1])
     assert again is stored and np.array_equal(again, frames[1])
+    again_image = converter.rgb(again)
     assert again_image is image  # the RGB array too
     assert np.array_equal(written.to_ndarray(), frames[0])  # the frame to encode has its own copy
-    assert converter.from_rgb(again_image, again, ()) is written  # ... and is refilled for the next one
+    assert converter.frame(converter.merged(again_image, again, ())) is written  # ... and is refilled for the next one
     assert np.array_equal(written.to_ndarray(), frames[1])
+
+
+def test_fast_path_gives_a_released_frame_back_exactly_as_decoded(tmp_path):
+    """A processor holding frames back gives their RGB arrays back meanwhile (FrameStore); the
+    array then holds another frame, and the frame asked for again is the same, bit for bit."""
+    source = tmp_path / "in.mp4"
+    write_clip(source, [0, 120])
+    first, second = (I420Converter(160, 120).keep(av.VideoFrame.from_ndarray(frame, format="yuv420p")) for frame in i420_frames(source))
+    converter = I420Converter(160, 120)
+    image = converter.rgb(first)
+    expected = image.copy()
+    converter.release(image)
+    other = converter.rgb(second)
+    assert other is image and not np.array_equal(other, expected)  # the released array was reused
+    assert np.array_equal(converter.rgb(first), expected)
 
 
 def test_fast_path_reuses_only_its_own_arrays(tmp_path):
@@ -389,10 +406,11 @@ def test_fast_path_reuses_only_its_own_arrays(tmp_path):
     write_clip(source, [0, 120])
     frames = i420_frames(source)
     converter = I420Converter(160, 120)
-    image, stored = converter.to_rgb(av.VideoFrame.from_ndarray(frames[0], format="yuv420p"))
+    stored = converter.keep(av.VideoFrame.from_ndarray(frames[0], format="yuv420p"))
+    image = converter.rgb(stored)
     foreign = image.copy()  # a processor that hands back an array of its own
-    converter.from_rgb(foreign, stored, ())
-    again, _ = converter.to_rgb(av.VideoFrame.from_ndarray(frames[1], format="yuv420p"))
+    converter.frame(converter.merged(foreign, stored, ()))
+    again = converter.rgb(converter.keep(av.VideoFrame.from_ndarray(frames[1], format="yuv420p")))
     assert again is not foreign and again is not image
     del image, again  # arrays the processor dropped are forgotten, not kept for reuse
     assert not converter._own_rgb
@@ -411,8 +429,8 @@ def test_fast_path_does_not_overwrite_a_frame_the_encoder_still_holds(tmp_path):
     stream.thread_type, stream.thread_count = "FRAME", 2
     packets = []
     for frame in frames:
-        image, stored = converter.to_rgb(av.VideoFrame.from_ndarray(frame, format="yuv420p"))
-        packets += stream.encode(converter.from_rgb(image, stored, ()))
+        stored = converter.keep(av.VideoFrame.from_ndarray(frame, format="yuv420p"))
+        packets += stream.encode(converter.frame(converter.merged(converter.rgb(stored), stored, ())))
     out.mux(packets + stream.encode(None))
     out.close()
     written = i420_frames(tmp_path / "out.nut")

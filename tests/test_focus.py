@@ -66,6 +66,24 @@ def test_sweep_and_patrol_tiles_cover_the_frame_at_its_own_resolution_overlappin
                 assert a0 <= x1 - reach
 
 
+@pytest.mark.parametrize("region", [(100, 50, 3000, 1900), (0, 0, 900, 2160), (500, 500, 800, 700)])
+def test_a_large_changed_area_is_searched_in_pieces_the_network_never_scales_down_overlapping_by_the_reach(region):
+    geometry = SearchGeometry.of(3840, 2160)
+    pieces = geometry.pieces(region)
+    x0, y0, x1, y1 = region
+    covered = np.zeros((2160, 3840), np.int32)
+    for a0, b0, a1, b1 in pieces:
+        assert x0 <= a0 < a1 <= x1 and y0 <= b0 < b1 <= y1
+        assert max(a1 - a0, b1 - b0) * geometry.close_scale <= SWEEP_TILE  # bounded network input and memory
+        covered[b0:b1, a0:a1] += 1
+    assert covered[y0:y1, x0:x1].min() >= 1 and covered.sum() == covered[y0:y1, x0:x1].sum()
+    reach = int(np.ceil(geometry.reach))
+    for (a0, b0, a1, _b1), (c0, d0, _c1, _d1) in zip(pieces, pieces[1:]):
+        if d0 == b0:  # neighbours in a row overlap by the reach: every face up to it is whole in one
+            assert c0 <= a1 - reach
+    assert len(geometry.pieces((500, 500, 800, 700))) == 1
+
+
 def test_overlapping_crops_are_joined_only_when_that_is_cheaper():
     near = [((0, 0, 160, 160), 1.0), ((40, 40, 200, 200), 1.0)]
     assert joined(near) == [((0, 0, 200, 200), 1.0)]
@@ -105,11 +123,11 @@ def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     focus = FocusedDetection(recorder)
     frame = np.full((1080, 1920, 3), 100, np.uint8)
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 2, "tile": 0, "crop": 0}
-    assert recorder.shapes == [(360, 640), (1215, 1120), (1215, 1120)]  # the overview, two halves at 1.125x
+    assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 3, "tile": 0, "crop": 0}
+    assert recorder.shapes == [(360, 640)] + [(1215, 774)] * 3  # the overview, three strips at 1.125x
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes["tile"] == 1 and focus.passes["change"] == 0  # nothing changed: the patrol only
-    assert focus.passes["overview"] == 2 and recorder.shapes[3] == (360, 640)  # and the overview
+    assert focus.passes["overview"] == 2 and recorder.shapes[4] == (360, 640)  # and the overview
     frame[500:516, 900:916] = 200  # a 16 px "face" appears
     recorder.shapes.clear()
     focus.detect(frame, np.zeros((0, 4)))
@@ -120,7 +138,7 @@ def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     assert focus.passes["change"] == 1  # searched once: the new picture is the reference now
     frame[:] = 200  # a scene cut: the whole frame again
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes["sweep"] == 4
+    assert focus.passes["sweep"] == 6
 
 
 def test_small_expected_faces_get_a_crop_and_large_ones_do_not():

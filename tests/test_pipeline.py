@@ -81,6 +81,58 @@ def test_a_failing_method_obscures_the_whole_frame_and_is_reported_once():
     assert not np.array_equal(obscured, frames[1])
 
 
+class RecordingStore:
+    """A frame store (the transcoder's role): keeps each frame's pixels and records what was given back and asked for."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.released, self.restored = [], []
+
+    def release(self, index, frame):
+        assert np.array_equal(frame, self.frames[index])  # given back untouched
+        frame[:] = 255  # the array may hold another frame's pixels from now on
+        self.released.append(index)
+
+    def restore(self, index):
+        self.restored.append(index)
+        return self.frames[index].copy()
+
+
+def test_fed_from_a_frame_store_frames_held_back_wait_without_pixels_and_come_back_one_by_one():
+    frames = [make_frame(seed=i) for i in range(5)]
+    store = RecordingStore(frames)
+    anonymizer = Anonymizer(OneFaceDetector(), DelayingTracker(), RecordingMethod(), "recording")
+    anonymizer.frame_store = store
+    out = []
+    for index in range(5):
+        out += anonymizer.feed(FrameInfo(index, index / 25, 320, 240))
+    # each frame's pixels asked for when it is searched and tracked, then given back (the tracker
+    # holds two frames back); asked for again when it is finished
+    assert store.released == list(range(5))
+    assert store.restored == [0, 1, 2, 0, 3, 1, 4, 2]
+    drained = anonymizer.drain()
+    out.append(next(drained))
+    assert store.restored[8:] == [3]  # the end of stream restores each frame as it is taken
+    out += drained
+    assert store.restored[8:] == [3, 4]
+    _, expected, _, _ = run(RecordingMethod())
+    assert [done.info.index for done in out] == list(range(5))
+    assert all(np.array_equal(done.frame, plain.frame) and done.changed == plain.changed for done, plain in zip(out, expected))
+
+
+def test_frames_waiting_for_a_detector_run_have_no_pixels_until_the_tracker_takes_them():
+    frames = [make_frame(seed=i) for i in range(6)]
+    store = RecordingStore(frames)
+    anonymizer = Anonymizer(OneFaceDetector(), SearchRecordingTracker(), RecordingMethod(), "recording", detect_every=4)
+    anonymizer.frame_store = store
+    out = []
+    for index in range(4):
+        out += anonymizer.feed(FrameInfo(index, index / 25, 320, 240))
+    assert store.restored == [0] and out == []  # only the searched frame so far
+    out += anonymizer.feed(FrameInfo(4, 4 / 25, 320, 240))
+    assert store.restored == [0, 1, 2, 3, 4] and [done.info.index for done in out] == [0, 1, 2, 3]
+
+
 class SearchRecordingTracker:
     """Finishes every frame at once with no faces and records which frames came with detections."""
 

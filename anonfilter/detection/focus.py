@@ -36,7 +36,7 @@ import numpy as np
 
 from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.regions import detect_in_region, merge, resize, scaled
-from anonfilter.geometry import Rect, iou_matrix, tile_grid
+from anonfilter.geometry import Rect, iou_matrix, spans, tile_grid
 from anonfilter.hookspecs import Detector
 from anonfilter.types import Detections, Frame
 
@@ -56,8 +56,17 @@ SWEEP = 0.5
 """When the crops around the changed areas would cover more than this fraction of the frame,
 the whole frame is swept at the close scale instead (fewer, larger network runs)."""
 SWEEP_TILE = 1920
-"""Longest side of a sweep tile, overlap included: CenterFace's own resolution, so it never scales
-one down (a 1080p frame is one tile, 4K six)."""
+"""Longest side, in the network's pixels, of any piece the close search runs the network on (a
+sweep tile or a part of a large changed area), overlap included: CenterFace's own resolution, so
+it never scales a piece down..."""
+PIECE_PIXELS = 1_200_000
+"""... and most network pixels in one piece, so that the network's working memory stays under
+about 200 MB (onnxruntime keeps what the largest input needed): a 720p frame is swept in one
+piece, 1080p in three, 4K in twelve. With pieces of up to 1920 px a side (six at 4K, 2 million
+pixels each) it was about 360 MB, for 10% fewer pixels searched in a 4K sweep (docs/benchmark.md,
+"Memory of the small-face default")."""
+MAX_PIECES = 16
+"""Most pieces along one side (a 4K frame needs four)."""
 FOCUS_FROM = 1.5
 """Frames whose longer side is at most this many times :data:`OVERVIEW` are searched whole instead."""
 OVERVIEW_MIN_FACE = 24.0
@@ -109,13 +118,33 @@ class SearchGeometry:
 
     def sweep(self, width: int, height: int) -> list[Rect]:
         """The fewest tiles of at most :data:`SWEEP_TILE` px at the close scale, overlapping by :attr:`reach`, that cover the frame."""
+        return self.pieces((0, 0, width, height))
+
+    def pieces(self, region: Rect) -> list[Rect]:
+        """The fewest rectangles, overlapping by :attr:`reach`, that cover ``region`` with at most
+        :data:`SWEEP_TILE` px a side and :data:`PIECE_PIXELS` pixels at the close scale (of grids
+        as few, the one with the fewest pixels): every face up to the reach in it is whole in one."""
         overlap = math.ceil(self.reach)
-        longest = SWEEP_TILE / self.close_scale - overlap
+        x0, y0, x1, y1 = region
+        width, height = x1 - x0, y1 - y0
 
-        def size(length: int) -> int:  # tile_grid makes ceil(length / size) tiles of this length
-            return math.ceil(length / max(1, math.ceil((length - overlap) / longest)))
+        def side(length: int, count: int) -> int:
+            return min(length, math.ceil((length + (count - 1) * overlap) / count))
 
-        return tile_grid(width, height, size(width), size(height), overlap)
+        def rows_for(columns: int) -> int:  # the fewest rows that fit with this many columns (0: none)
+            piece_width = side(width, columns) * self.close_scale
+            tallest = min(SWEEP_TILE, PIECE_PIXELS / piece_width) / self.close_scale
+            if piece_width > SWEEP_TILE or tallest <= overlap:
+                return 0
+            return max(1, math.ceil((height - overlap) / (tallest - overlap)))
+
+        grids = [(columns, rows) for columns in range(1, MAX_PIECES + 1) if 0 < (rows := rows_for(columns)) <= MAX_PIECES]
+        columns, rows = min(grids, key=lambda grid: (grid[0] * grid[1], side(width, grid[0]) * side(height, grid[1]) * grid[0] * grid[1]))
+        return [
+            (x0 + a0, y0 + b0, x0 + a1, y0 + b1)
+            for b0, b1 in spans(height, rows, side(height, rows))
+            for a0, a1 in spans(width, columns, side(width, columns))
+        ]
 
 
 def _area(rect: Rect) -> int:
@@ -218,8 +247,9 @@ class FocusedDetection:
             self._next_tile = patrol_round % len(self._tiles)
         tile = self._tiles[self._next_tile]
         self._next_tile = (self._next_tile + 1) % len(self._tiles)
-        close = [("change", region, geometry.close_scale) for region in crops] + [("tile", tile, geometry.close_scale)]
-        return close, [inset(region, geometry.reach, width, height) for _kind, region, _scale in close]
+        close = [("change", piece, geometry.close_scale) for region in crops for piece in geometry.pieces(region)]
+        close.append(("tile", tile, geometry.close_scale))
+        return close, [inset(region, geometry.reach, width, height) for region in [*crops, tile]]
 
     def _crops(self, expected: np.ndarray, geometry: SearchGeometry, width: int, height: int) -> list[tuple[Rect, float]]:
         """Crops and their scales around the expected faces too small for the overview (overlapping ones joined)."""

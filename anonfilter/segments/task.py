@@ -295,7 +295,8 @@ class _Run:
             if index < expected:  # before the range (warm-up decoding from the keyframe)
                 mark = time.perf_counter()
                 continue
-            image, stored = self.converter.to_rgb(frame)
+            stored = self.converter.keep(frame)
+            image = self.converter.rgb(stored)
             self._timing[index], self._stored[index] = (pts, duration), stored
             self.stats.seconds["decode"] += time.perf_counter() - mark
             yield turned(image, info.rotation), FrameInfo(index, float(pts * info.time_base), *info.display_size)
@@ -321,7 +322,7 @@ class _Run:
             if not segment.start <= info.index < segment.end or self.writer is None:
                 continue
             started = time.perf_counter()
-            frame = self.converter.from_rgb(turned(image, -self.job.info.rotation), stored, changed)
+            frame = self.converter.frame(self.converter.merged(turned(image, -self.job.info.rotation), stored, changed))
             frame.pts, frame.time_base, frame.duration = timing[0], self.job.info.time_base, timing[1]
             self._durations[timing[0]] = timing[1]
             self._write(self._encoded(frame))
