@@ -372,7 +372,9 @@ def test_delayed_mode(anonymizing: OBSControl, stamped_clip: Path, capsys: pytes
         measured = measure_added_delay(anonymizing, outputs=6, seconds=30)
         with capsys.disabled():
             print(describe_delay(measured, "added delay with --delay 1"))
-        assert FPS - 3 <= measured["median"] <= FPS + 30, "the delay holds frames about 1 s (plus processing)"
+        # 1 s, plus what the path adds without a delay (8-10 frames in CI) and the delayed pipeline's processing
+        # (8-12 frames), at OBS's software rendering of 9-15 fps: 49-62 frames measured on a quiet 2-core machine
+        assert FPS - 3 <= measured["median"] <= FPS + 45, "the delay holds frames about 1 s (plus processing)"
         assert_output_anonymized(anonymizing, stamped_clip)
     finally:
         anonymizing.set_delay(0.0)
