@@ -48,7 +48,7 @@ from anonfilter.errors import AnonfilterError
 from anonfilter.live.engine import build_live_anonymizer, percentiles
 from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.plugins import PluginHost
-from anonfilter.types import Face, FrameInfo
+from anonfilter.types import Detections, Face, FaceStatus, Frame, FrameInfo
 from ffmpeg_bridge import EncoderSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,6 +233,18 @@ def live_latency(clip: Path, frames: int = 100) -> list[float]:
     return latencies[5:]  # the first frames warm up onnxruntime
 
 
+def faces_for_methods(detections: Detections, image: Frame) -> list[Face]:
+    """``detections`` in ``image`` as the pipeline hands faces to a method: the default mask, one identity key each."""
+    height, width = image.shape[:2]
+    faces = []
+    for index in range(len(detections)):
+        box = tuple(float(v) for v in detections.boxes[index])
+        region, alpha = face_mask(box, width, height, MaskStyle())
+        landmarks = None if detections.landmarks is None else detections.landmarks[index]
+        faces.append(Face(index + 1, index + 1, box, float(detections.scores[index]), FaceStatus.DETECTED, region, alpha, landmarks))
+    return faces
+
+
 def method_costs(clip: Path, repeats: int = 5, face_size: Optional[float] = None) -> tuple[float, int, dict[str, float]]:
     """Detector ms on the first frame of ``clip``, its face count, and each installed method's ms per face there.
 
@@ -250,13 +262,8 @@ def method_costs(clip: Path, repeats: int = 5, face_size: Optional[float] = None
     started = time.perf_counter()
     detections = detector.detect(image)
     detect_ms = (time.perf_counter() - started) * 1000
+    faces = faces_for_methods(detections, image)
     height, width = image.shape[:2]
-    faces = []
-    for index in range(len(detections)):
-        box = tuple(float(v) for v in detections.boxes[index])
-        region, alpha = face_mask(box, width, height, MaskStyle())
-        landmarks = None if detections.landmarks is None else detections.landmarks[index]
-        faces.append(Face(index + 1, index + 1, box, float(detections.scores[index]), "detected", region, alpha, landmarks))
     host = PluginHost()
     costs = {}
     for name in sorted(host.methods):

@@ -26,9 +26,11 @@ import numpy as np
 
 from anonfilter.detection.centerface import CenterFace
 from anonfilter.errors import AnonfilterError
-from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.plugins import PluginHost
-from anonfilter.types import Face, FaceStatus, Frame, FrameInfo
+from anonfilter.types import Face, Frame, FrameInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import faces_for_methods  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
@@ -61,15 +63,7 @@ def read_frame(clip: Path, index: int) -> Frame:
 
 def detected_faces(image: Frame) -> list[Face]:
     """The frame's faces as the pipeline hands them to a method (one identity key each)."""
-    detections = CenterFace(precision="fp32").detect(image)
-    height, width = image.shape[:2]
-    faces = []
-    for index in range(len(detections)):
-        box = tuple(float(v) for v in detections.boxes[index])
-        region, alpha = face_mask(box, width, height, MaskStyle())
-        landmarks = None if detections.landmarks is None else detections.landmarks[index]
-        faces.append(Face(index + 1, index + 1, box, float(detections.scores[index]), FaceStatus.DETECTED, region, alpha, landmarks))
-    return faces
+    return faces_for_methods(CenterFace(precision="fp32").detect(image), image)
 
 
 def tile(image: Frame, face: Face, context: float, size: int) -> np.ndarray:
