@@ -162,16 +162,26 @@ def anonymize_segmented(
 
 def makes_segments(input_path: Union[str, os.PathLike[str]], segment_seconds: SegmentLength, workers: Optional[int] = None) -> bool:
     """Whether :func:`anonymize_segmented` would cut this file into more than one segment (False for what it cannot
-    plan on: a URL, standard input, a file FFmpeg cannot read or whose packets give no plan); reads only packets."""
+    plan on: a URL, standard input, a file FFmpeg cannot read or whose packets give no plan).
+
+    Cheap enough to ask of every file of an archive: the frame count the container states (or its
+    estimate from duration and rate) decides; only where there is none are the packets counted.
+    """
     name = str(input_path)
     if name == STDIO or is_url(name):
         return False
     try:
         info = probe(name)
-        index = index_packets(name)
+        if info.frames:
+            frames = info.frames
+        else:
+            index = index_packets(name)
+            if index is None:
+                return False
+            frames = index.frames
     except (AnonfilterError, OSError):
         return False
-    return index is not None and segment_frames(segment_seconds, index.frames, info.fps, workers) < index.frames
+    return segment_frames(segment_seconds, frames, info.fps, workers) < frames
 
 
 def _run(jobs: list[SegmentJob], config: Config, host: PluginHost, map_tasks: MapTasks) -> tuple[list[SegmentStats], list[SegmentStats]]:
