@@ -106,8 +106,8 @@ def anonymize(
     """Anonymize the video ``input`` into ``output``, every other stream, timing and metadata kept.
 
     ``audit_report``: also write the audit report there (JSON, an HTML page beside it).
-    ``notify`` gets one-line notes (plugins that failed to load, frames obscured, no face
-    found; default: stderr). Raises :class:`AnonfilterError` for what was asked (nothing
+    ``notify`` gets one-line notes (plugins that failed to load, damaged input, streams left
+    out, frames obscured, no face found; default: stderr). Raises :class:`AnonfilterError` for what was asked (nothing
     written) and :class:`RunFailure` for a failure while running; with ``config.strict`` also
     when frames had to be obscured whole (the output and the report are still written).
     """
@@ -135,6 +135,7 @@ def anonymize(
         progress=progress or False,
         strict=config.strict,
         container_format=container_format,
+        report=notify,
     )
     anonymizer = pipelines[0]
     report = Report(

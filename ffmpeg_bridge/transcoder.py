@@ -171,7 +171,7 @@ def transcode(
                     opencv_threads(1),
                 ):
                     job.run(progress if callable(progress) else bar.update)
-                _check_damage(reader.damage.summary(info), strict, report)
+                check_damage(reader.damage.summary(info), strict, report)
             except BaseException:
                 with contextlib.suppress(Exception):
                     output.close()
@@ -212,8 +212,11 @@ def start_encoding(output: av.container.OutputContainer, video: av.video.stream.
         ) from None
 
 
-def _check_damage(summary: Optional[str], strict: bool, report: Callable[[str], None]) -> None:
-    """Report damaged input; with ``strict`` it is an error (nothing is written)."""
+def check_damage(summary: Optional[str], strict: bool, report: Callable[[str], None]) -> None:
+    """Report damaged input (``summary``, :meth:`InputDamage.summary`); with ``strict`` it is an error.
+
+    Called before the output is published, so with ``strict`` nothing is written.
+    """
     if summary is None:
         return
     if strict:

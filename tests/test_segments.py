@@ -27,7 +27,7 @@ from anonfilter.segments.task import SegmentStats, TrackResult
 from anonfilter.tracking.base import TrackedFace
 from anonfilter.types import FaceStatus
 from ffmpeg_bridge.encoder import EncoderSettings
-from tests.clips import files_in, looped
+from tests.clips import cut, files_in, looped, remux
 from tests.data import shared_path
 
 CLIP = "videos/sadtalker_WDA_KatieHill_000.mp4"
@@ -176,6 +176,23 @@ def test_a_file_that_makes_one_segment_is_run_in_one_piece(clip, tmp_path):
     assert report.frames == 300
     assert any("run in one piece (one segment)" in note for note in notes)
     assert files_in(tmp_path) == ["out.mkv"]
+
+
+def test_a_cut_off_file_is_reported_as_the_single_run_reports_it_and_strict_writes_nothing(clip, tmp_path):
+    damaged = cut(remux(clip, tmp_path / "whole.mkv"), tmp_path / "cut.mkv", 0.6)
+    single_notes: list[str] = []
+    single = anonymize(damaged, tmp_path / "single.mkv", Config(), notify=single_notes.append)
+    notes: list[str] = []
+    report = anonymize_segmented(Config(), damaged, tmp_path / "segments.mkv", SEGMENT_SECONDS, notify=notes.append)
+    assert report.frames == single.frames < 300
+    summary = report.input_damage["summary"]
+    assert summary is not None and "the video ends at" in summary
+    assert summary == single.input_damage["summary"]
+    assert summary in notes and summary in single_notes
+    strict = Config(strict=True)
+    with pytest.raises(RunFailure, match="the video ends at .*--strict"):
+        anonymize_segmented(strict, damaged, tmp_path / "strict.mkv", SEGMENT_SECONDS)
+    assert files_in(tmp_path) == ["cut.mkv", "segments.mkv", "single.mkv", "whole.mkv"]
 
 
 def face(key: int, box: tuple[float, float, float, float]) -> TrackedFace:

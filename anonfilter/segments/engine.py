@@ -60,6 +60,7 @@ from anonfilter.tracking.settings import TrackerSettings
 from ffmpeg_bridge.outputfile import PARTIAL, check_output
 from ffmpeg_bridge.reading import InputDamage, probe
 from ffmpeg_bridge.source import STDIO, VideoInfo, is_url
+from ffmpeg_bridge.transcoder import check_damage
 
 
 def anonymize_segmented(
@@ -147,6 +148,7 @@ def anonymize_segmented(
             format_name,
             overwrite,
             notify,
+            lambda refused: check_damage(input_damage(index, stats, refused).summary(info), config.strict, notify),
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -228,8 +230,7 @@ def _report(
     for part in [*stats, *tracking]:
         for kind, count in part.detector_runs.items():
             runs[kind] = runs.get(kind, 0) + count
-    start = float(index.pts[0] * index.time_base)
-    damage = InputDamage(unmuxable=refused, decoded=index.frames, end=max(part.end_time for part in stats) - start)
+    damage = input_damage(index, stats, refused)
     searched = next((part.search for part in [*tracking, *stats] if part.search is not None), None)
     return Report(
         as_ran(config, detect_every, mode),
@@ -242,6 +243,22 @@ def _report(
         damage.as_dict(info),
         runs if mode == "focused" else {},
         searched,
+    )
+
+
+def input_damage(index: PacketIndex, stats: Sequence[SegmentStats], refused: int) -> InputDamage:
+    """What the segments found wrong with the input, counted as a single run's reader counts it.
+
+    A segment task stops at a packet it cannot decode, so what is left to find is a video that
+    ends before the container says (a cut-off file: the summary compares the end with the
+    declared length), frames decoded with errors concealed, and packets the muxer refused.
+    """
+    start = float(index.pts[0] * index.time_base)
+    return InputDamage(
+        corrupt=sum(part.corrupt for part in stats),
+        unmuxable=refused,
+        decoded=index.frames,
+        end=max(part.end_time for part in stats) - start,
     )
 
 

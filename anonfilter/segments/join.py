@@ -38,13 +38,15 @@ def join_segments(
     format_name: str,
     overwrite: bool,
     report: Callable[[str], None],
+    check: Callable[[int], None],
 ) -> int:
     """Write ``output_path``: the segments' video packets in order, the input's other streams, metadata and chapters.
 
     ``headers`` are the segments' encoder headers (extradata); each must equal the output
     stream's, or the joined video would not decode, and the run fails before publishing.
     Returns how many packets of other streams the muxer refused (damaged input; counted as a
-    single run counts them).
+    single run counts them). ``check(refused)`` runs when everything is muxed and before the
+    output is published: it reports damaged input, or raises to write nothing (``--strict``).
     """
     container, video = open_input(input_path)
     with contextlib.closing(container), output_location(output_path, overwrite, report) as location:
@@ -71,6 +73,7 @@ def join_segments(
                 else:
                     packet.stream = copies[packet.stream.index]
                     refused += not _copied(output, packet, output_path)
+            check(refused)
         except BaseException:
             with contextlib.suppress(Exception):
                 output.close()

@@ -96,6 +96,8 @@ class SegmentStats:
     """The encoder's stream header (must equal the joined output's)."""
     end_time: float = 0.0
     """Seconds (from the video's first frame) just after the segment's last frame."""
+    corrupt: int = 0
+    """Own frames the decoder returned flagged as corrupt (concealed errors), as the single run's reader counts them."""
 
 
 @dataclass
@@ -295,6 +297,8 @@ class _Run:
             if index < expected:  # before the range (warm-up decoding from the keyframe)
                 mark = time.perf_counter()
                 continue
+            if self.job.segment.start <= index < self.job.segment.end:
+                self.stats.corrupt += bool(frame.is_corrupt)
             stored = self.converter.keep(frame)
             image = self.converter.rgb(stored)
             self._timing[index], self._stored[index] = (pts, duration), stored
