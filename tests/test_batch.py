@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,12 +19,15 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from anonfilter.api import Report, anonymize
 from anonfilter.batch import BatchItem, TaskSettings, anonymize_file, discover, ray_map, run_batch
 from anonfilter.batch.inputs import fingerprint
 from anonfilter.batch.raytools import too_small
 from anonfilter.batch.records import finished, options_hash, report_path
-from anonfilter.batch.task import resourced
+from anonfilter.batch.summary import BatchSummary
+from anonfilter.batch.task import FileResult, resourced
 from anonfilter.cli import main
+from anonfilter.commands import batch as batch_command
 from anonfilter.config import Config, DetectionConfig, IdentityConfig
 from anonfilter.errors import AnonfilterError
 from anonfilter.plugins import PluginHost
@@ -277,6 +281,39 @@ def test_check_audits_each_output_and_counts_faces(ray_cluster, tmp_path):
     assert (result.status, result.frames, result.frames_with_faces, result.leaks) == ("done", 8, 8, 0)
     assert result.faces == 1 and summary.ok
     assert summary.totals()["leaks"] == 0 and summary.totals()["files_leaking"] == 0
+
+
+def test_check_finds_an_output_that_leaks_and_the_batch_exits_1(tmp_path, monkeypatch, capsys):
+    # No method of ours can be made to leak, so the engine here (a stand-in at that boundary) runs
+    # the real anonymization and then puts the input's pixels back, as a broken writer would.
+    clip = lossless_cut(shared_path("videos/liveportrait_d0.mp4"), tmp_path / "face.mkv", 8)
+
+    def leaking(source: str, output: Path, config: Config, report: Path, notify) -> Report:
+        ran = anonymize(source, output, config, overwrite=True, audit_report=report, notify=notify)
+        shutil.copyfile(source, output)
+        return ran
+
+    settings = TaskSettings(str(tmp_path / "out"), options_hash(Config(), check=True), check=True)
+    (item,) = discover([str(clip)])
+    result = anonymize_file(item, Config(), settings, leaking)
+    assert result.status == "done" and result.leaks == 8
+    summary = BatchSummary(str(tmp_path / "out"), [result], check=True)
+    assert not summary.ok
+    assert summary.lines()[1] == f"  leaks: {clip}: 8 faces still recognisable (anonfilter check)"
+    monkeypatch.setattr(batch_command, "run_batch", lambda *args, **kwargs: summary)
+    assert main(["batch", str(clip), "--out", str(tmp_path / "out"), "--check", "-q"]) == 1
+
+
+def test_a_failed_file_is_named_once():
+    failed = FileResult(
+        "in/broken.mp4", "out/broken.mp4", "out/broken.mp4.json", "failed", error="not a video file FFmpeg can read: in/broken.mp4 (x)"
+    )
+    other = FileResult("in/b.mp4", "out/b.mp4", "out/b.mp4.json", "failed", error="its task failed: worker died")
+    lines = BatchSummary("out", [failed, other]).lines()
+    assert lines[1:] == [
+        "  failed: not a video file FFmpeg can read: in/broken.mp4 (x)",
+        "  failed: in/b.mp4: its task failed: worker died",
+    ]
 
 
 def test_a_file_whose_node_dies_mid_task_is_retried_elsewhere_and_leaves_no_partial(ray_cluster, tmp_path):

@@ -74,7 +74,7 @@ class BatchSummary:
             f"{totals['files']} files: {totals['done']} done, {totals['skipped']} skipped (done before), {totals['failed']} failed; "
             f"{totals['frames']} frames, {totals['faces']} faces, {totals['frames_obscured']} frames obscured whole{leaks}"
         ]
-        lines += [f"  failed: {result.source}: {result.error}" for result in self.failed]
+        lines += [f"  failed: {_naming(result.source, result.error or 'unknown error')}" for result in self.failed]
         lines += [f"  leaks: {result.source}: {result.leaks} faces still recognisable (anonfilter check)" for result in self.leaking]
         return lines
 
@@ -90,6 +90,11 @@ class BatchSummary:
         path.write_text(json.dumps(data, indent=2))
         path.with_suffix(".html").write_text(render_html(data))
         return path
+
+
+def _naming(source: str, error: str) -> str:
+    """``error``, with the file it is about in front unless it names the file already."""
+    return error if source in error else f"{source}: {error}"
 
 
 COLUMNS = ("source", "status", "frames", "faces", "frames_obscured", "leaks", "seconds", "error")
