@@ -1,18 +1,33 @@
-"""The same input, method and seed give the same output, bit for bit (a refactoring must not change it).
+"""The same input, method and seed give the same output, bit for bit, and a refactoring must not change it.
 
 Two short shared clips are cut losslessly (FFV1) to their first frames and anonymized end to end
-through the command line with a fixed seed and a lossless encoder, so the checksum of the decoded
-output frames pins everything between decoding and encoding: detection, tracking, masks, the
-method and the colour conversions. When a change is meant to alter the output, say so in its
-commit and update the checksums here.
+through the command line with a fixed seed and a lossless encoder, so the decoded output frames
+pin everything between decoding and encoding: detection, tracking, masks, the method and the
+colour conversions.
+
+* **Bit for bit on one machine:** two runs give the same decoded frames (SHA-256 of the planes).
+* **The same output as recorded:** what each run changed, frame by frame (how many luma pixels
+  moved by more than :data:`MOVED` levels, and the mean absolute change), is within a small
+  tolerance of :data:`FINGERPRINTS_FILE`. Exact checksums cannot be recorded: onnxruntime's
+  floating-point results differ between CPUs (AVX2 or AVX-512 kernels) and library versions, by a
+  level here and there, and so did the checksums pinned here before (the same tree gave other
+  checksums on another machine). A change that alters what is anonymized, or how, moves these
+  figures far beyond the tolerance.
+
+When a change is meant to alter the output, say so in its commit and record the figures again::
+
+    ANONFILTER_RECORD_FINGERPRINTS=1 .venv/bin/python -m pytest tests/test_reproducible.py
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from anonfilter.cli import main
@@ -25,15 +40,15 @@ CLIPS = {
     "hamilton": "videos/face_recognition_short_hamilton_clip.mp4",
     "liveportrait_d18": "videos/liveportrait_d18.mp4",
 }
+METHODS = ("blur", "synthetic")
 
-CHECKSUMS = {
-    ("hamilton", "blur"): "4d4db07ef25ec5b3c9a726b06828111d7b0439db21f036a041b9316efa5693b9",
-    ("hamilton", "synthetic"): "882f34c77e12532093cce2d9cdb11e68b9ac1fcccc8d0e718bf2e7950b8056c1",
-    ("liveportrait_d18", "blur"): "86cc3cd9d5a780382b751e83478af72688f72eb310b794cc55f5d619be474868",
-    ("liveportrait_d18", "synthetic"): "f0cd5b97e5db35698bb233226b9eaf19374c96756af7aeb3ae50822413d9abad",
-}
-"""SHA-256 of the decoded output frames' planes, computed at the branch point of issue 19 (synthetic: since issue
-21 changed how learned faces are pasted: 128-pixel faces through the upsampler, the surround filled in)."""
+FINGERPRINTS_FILE = Path(__file__).with_name("reproducible_fingerprints.json")
+"""Per clip and method, per frame: luma pixels moved by more than :data:`MOVED` levels, and the mean absolute change."""
+RECORD = os.environ.get("ANONFILTER_RECORD_FINGERPRINTS") == "1"
+MOVED = 8
+TOLERANCE = 0.03
+"""Relative tolerance of each frame's figures (plus :data:`SLACK_PIXELS` pixels and 0.05 levels)."""
+SLACK_PIXELS = 64
 
 
 def lossless_cut(source: Path, target: Path, frames: int) -> Path:
@@ -51,15 +66,25 @@ def lossless_cut(source: Path, target: Path, frames: int) -> Path:
     return target
 
 
-def frames_checksum(path: Path) -> tuple[int, str]:
-    """How many frames ``path``'s video has, and the SHA-256 of their planes in order."""
+def decoded_luma(path: Path) -> tuple[list[np.ndarray], str]:
+    """``path``'s decoded luma planes, and the SHA-256 of all its frames' planes (YUV 4:2:0) in order."""
     digest = hashlib.sha256()
-    count = 0
+    planes = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            count += 1
-            digest.update(frame.reformat(format="yuv420p").to_ndarray().tobytes())
-    return count, digest.hexdigest()
+            array = frame.reformat(format="yuv420p").to_ndarray()
+            digest.update(array.tobytes())
+            planes.append(array[: frame.height].astype(np.int16))
+    return planes, digest.hexdigest()
+
+
+def change_figures(source: list[np.ndarray], output: list[np.ndarray]) -> list[list[float]]:
+    """Per frame: luma pixels moved by more than :data:`MOVED` levels, and the mean absolute change (3 decimals)."""
+    figures = []
+    for before, after in zip(source, output):
+        change = np.abs(after - before)
+        figures.append([int((change > MOVED).sum()), round(float(change.mean()), 3)])
+    return figures
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +94,30 @@ def cuts(tmp_path_factory) -> dict[str, Path]:
     return {name: lossless_cut(shared_path(relative), folder / f"{name}.mkv", FRAMES) for name, relative in CLIPS.items()}
 
 
+def anonymized(source: Path, output: Path, method: str) -> Path:
+    """``source`` anonymized by the command line with ``method``, seed 1 and a lossless encoder."""
+    assert main(["-i", str(source), "-o", str(output), "-q", "-m", method, "--seed", "1", "--codec", "ffv1"]) == 0
+    return output
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("clip, method", sorted(CHECKSUMS))
-def test_output_is_bit_for_bit_the_same_with_a_seed(clip, method, cuts, tmp_path):
-    output = tmp_path / "out.mkv"
-    arguments = ["-i", str(cuts[clip]), "-o", str(output), "-q", "-m", method, "--seed", "1", "--codec", "ffv1"]
-    assert main(arguments) == 0
-    count, checksum = frames_checksum(output)
-    assert count == FRAMES
-    assert checksum == CHECKSUMS[(clip, method)], f"{clip} with {method}: output changed ({checksum})"
+@pytest.mark.parametrize("clip", sorted(CLIPS))
+@pytest.mark.parametrize("method", METHODS)
+def test_the_same_seed_gives_the_same_output_bit_for_bit_and_as_recorded(clip, method, cuts, tmp_path):
+    first, first_sum = decoded_luma(anonymized(cuts[clip], tmp_path / "first.mkv", method))
+    _, second_sum = decoded_luma(anonymized(cuts[clip], tmp_path / "second.mkv", method))
+    assert len(first) == FRAMES
+    assert first_sum == second_sum, f"{clip} with {method}: two runs with one seed differ"
+    source, _ = decoded_luma(cuts[clip])
+    figures = change_figures(source, first)
+    key = f"{clip}/{method}"
+    recorded = json.loads(FINGERPRINTS_FILE.read_text()) if FINGERPRINTS_FILE.exists() else {}
+    if RECORD:
+        FINGERPRINTS_FILE.write_text(json.dumps({**recorded, key: figures}, indent=1, sort_keys=True) + "\n")
+        return
+    assert key in recorded, f"no figures recorded for {key}: see this module's docstring"
+    for index, ((moved, mean), (moved_then, mean_then)) in enumerate(zip(figures, recorded[key])):
+        assert abs(moved - moved_then) <= TOLERANCE * moved_then + SLACK_PIXELS, (
+            f"{key} frame {index}: {moved} pixels changed, {moved_then} recorded"
+        )
+        assert abs(mean - mean_then) <= TOLERANCE * mean_then + 0.05, f"{key} frame {index}: mean change {mean}, {mean_then} recorded"
