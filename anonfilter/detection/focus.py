@@ -36,6 +36,7 @@ import numpy as np
 
 from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.regions import detect_in_region, merge, resize, scaled
+from anonfilter.detection.scout import Scout, confirm_regions, scout_scales
 from anonfilter.geometry import Rect, iou_matrix, spans, tile_grid
 from anonfilter.hookspecs import Detector
 from anonfilter.types import Detections, Frame
@@ -188,14 +189,23 @@ def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
 class FocusedDetection:
     """Runs a detector on the overview, the changed areas, one patrol tile and around the expected small faces."""
 
-    def __init__(self, detector: Detector, overview: int = OVERVIEW, small_face_resolution: int = SMALL_FACE_RESOLUTION) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        overview: int = OVERVIEW,
+        small_face_resolution: int = SMALL_FACE_RESOLUTION,
+        scout: Optional[Scout] = None,
+    ) -> None:
         self.detector = detector
+        self.scout = scout
+        """When set, the close search runs the scout on the changed areas, sweeps and patrol
+        tiles, and the detector only on crops around its candidates (:mod:`anonfilter.detection.scout`)."""
         self.overview = overview
         self.small_face_resolution = small_face_resolution
         self._tiles: list[Rect] = []
         self._next_tile = 0
         self._changes = ChangeMap()
-        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0}
+        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0, "confirm": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
 
     def detect(self, frame: Frame, expected: np.ndarray, patrol_round: Optional[int] = None) -> Detections:
@@ -218,8 +228,11 @@ class FocusedDetection:
             parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
             self.passes["overview"] += 1
         for kind, region, scale in regions:
-            parts.append(detect_in_region(self.detector.detect, frame, region, scale))
             self.passes[kind] += 1
+            if self.scout is None:
+                parts.append(detect_in_region(self.detector.detect, frame, region, scale))
+            else:
+                parts += self._scouted(frame, region, scale, geometry.reach)
         self._changes.searched(searched)
         found = merge(parts)
         if len(found) and len(expected):  # a face another pass found needs no crop
@@ -229,6 +242,19 @@ class FocusedDetection:
         ]
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
+
+    def _scouted(self, frame: Frame, region: Rect, scale: float, reach: float) -> list[Detections]:
+        """The close search of ``region`` at ``scale`` with the scout: the detector on a crop around
+        each of its candidates (faces from 16 px at ``scale`` up to ``reach`` frame pixels)."""
+        assert self.scout is not None
+        height, width = frame.shape[:2]
+        x0, y0, x1, y1 = region
+        piece = frame[y0:y1, x0:x1]
+        found = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scout_scales(scale, reach)])
+        found[:, :4] += np.float32([x0, y0, x0, y0])
+        crops = joined([(crop, scale) for crop in confirm_regions(found, scale, width, height)])
+        self.passes["confirm"] += len(crops)
+        return [detect_in_region(self.detector.detect, frame, crop, crop_scale) for crop, crop_scale in crops]
 
     def _close_regions(
         self, frame: Frame, geometry: SearchGeometry, patrol_round: Optional[int]
