@@ -31,7 +31,8 @@ import numpy as np
 from anonfilter.detection.centerface import CenterFace
 from anonfilter.detection.focus import FocusedDetection, SearchGeometry
 from anonfilter.detection.regions import detect_in_region, merge
-from anonfilter.detection.scout import Scout, confirm_regions, scout_scales
+from anonfilter.detection.scout import MODEL, THRESHOLD, Scout, confirm_regions, scout_scales
+from anonfilter.types import Detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from small_faces import SIZE_BUCKETS, clip_in, parse_size  # noqa: E402
@@ -73,12 +74,17 @@ def main() -> int:
     parser.add_argument("--pan", type=float, default=0.0)
     parser.add_argument("--every", type=int, default=3, help="search every n-th frame (default 3)")
     parser.add_argument("--out", type=Path, help="folder for the clip (reused when there)")
+    parser.add_argument("--model", default=MODEL, help="the scout's ONNX file (default: the committed one)")
+    parser.add_argument("--threshold", type=float, default=THRESHOLD, help=f"the scout's threshold (default: {THRESHOLD})")
+    parser.add_argument(
+        "--scan", type=float, nargs="*", default=[], help="also the scout's recall and candidates at these higher thresholds"
+    )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="anonfilter-scout-"))
     out.mkdir(parents=True, exist_ok=True)
     width, height = args.size
     clip = clip_in(out, width, height, args.frames, args.faces, args.seed, args.pan)
-    detector, scout = CenterFace(threads=1), Scout(threads=1)
+    detector, scout = CenterFace(threads=1), Scout(args.threshold, threads=1, model=args.model)
     focus = FocusedDetection(detector, scout=scout)
     geometry = SearchGeometry.of(width, height)
     pieces = geometry.sweep(width, height)
@@ -86,6 +92,8 @@ def main() -> int:
     found = {way: np.zeros((len(SIZE_BUCKETS), 2), int) for way in ways}
     seconds = dict.fromkeys(ways, 0.0)
     candidates = crops = searched = 0
+    scanned = {threshold: np.zeros((len(SIZE_BUCKETS), 2), int) for threshold in args.scan}
+    scanned_candidates = dict.fromkeys(args.scan, 0)
     with av.open(str(clip.path)) as container:
         for index, image in enumerate(container.decode(video=0)):
             if index % args.every:
@@ -98,21 +106,35 @@ def main() -> int:
                 for x0, y0, x1, y1 in pieces
                 for scale in scout_scales(geometry.close_scale, geometry.reach)
             ]
-            seen = confirm_regions(np.concatenate(boxes), geometry.close_scale, width, height)
+            every = np.concatenate(boxes)
+            seen = confirm_regions(every, geometry.close_scale, width, height)
             seconds["scout"] += time.process_time() - start
             start = time.process_time()
             sweep = merge([detect_in_region(detector.detect, frame, piece, geometry.close_scale) for piece in pieces]).boxes
             seconds["sweep"] += time.process_time() - start
             start = time.process_time()
             before = focus.passes["confirm"]
-            confirmed = merge([part for piece in pieces for part in focus._scouted(frame, piece, geometry.close_scale, geometry.reach)])
+            confirmed = merge(
+                [
+                    part
+                    for piece in pieces
+                    for part in focus._scouted(frame, piece, geometry.close_scale, geometry.reach, Detections.empty())
+                ]
+            )
             seconds["scout + confirm"] += time.process_time() - start
             candidates += len(seen)
             crops += focus.passes["confirm"] - before
+            scan = {
+                threshold: confirm_regions(every[every[:, 4] >= threshold], geometry.close_scale, width, height) for threshold in args.scan
+            }
+            for threshold, regions in scan.items():
+                scanned_candidates[threshold] += len(regions)
             for _number, truth in clip.truth(index):
                 row = bucket(truth[2] - truth[0])
                 if row < 0:
                     continue
+                for threshold, regions in scan.items():
+                    scanned[threshold][row] += (int(holds(regions, truth)), 1)
                 for way, hit in (
                     ("scout", holds(seen, truth)),
                     ("sweep", hits(sweep, truth)),
@@ -126,6 +148,12 @@ def main() -> int:
         big = table[1:].sum(axis=0)
         cells = " ".join(f"{hit:>4}/{total:<5}" for hit, total in table)
         print(f"{way:<15} {cells} {big[0] / max(1, big[1]):.3f}    {seconds[way] / max(1, searched):.3f}")
+    for threshold, table in scanned.items():
+        big = table[1:].sum(axis=0)
+        cells = " ".join(f"{hit:>4}/{total:<5}" for hit, total in table)
+        print(
+            f"scout >= {threshold:<6} {cells} {big[0] / max(1, big[1]):.3f}    candidates per frame {scanned_candidates[threshold] / max(1, searched):.1f}"
+        )
     print(f"candidates per frame {candidates / max(1, searched):.1f}, confirmation crops per frame {crops / max(1, searched):.1f}")
     return 0
 

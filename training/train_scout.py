@@ -27,9 +27,13 @@ CenterFace, not by hand).
 
 Reproducible: seed :data:`SEED`, :data:`STEPS` steps of :data:`BATCH` samples, Adam at
 :data:`LEARNING_RATE`, :data:`THREADS` torch thread (``torch==2.13.0``, CPU). The committed
-``anonfilter/detection/scout.onnx`` was made by::
+``anonfilter/detection/scout.onnx`` is the checkpoint after step 2,900 of a 3,000-step run
+(2026-12-03, about 20 minutes on one thread of a shared 2-core machine; the run's own export at
+the end failed on an operator since replaced, so the last checkpoint saved was exported)::
 
-    .venv/bin/python -m training.train_scout ../shared/data --cache /tmp/anonfilter-scout
+    .venv/bin/python -m training.train_scout ../shared/data --cache /tmp/anonfilter-scout  # an empty cache folder
+    .venv/bin/python -m training.train_scout ../shared/data --cache /tmp/anonfilter-scout \
+        --export-only /tmp/anonfilter-scout/scout_2900.pt
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from anonfilter.detection.scout import INPUT_NAME, MODEL, OUTPUT_NAMES, STRIDE
 from training.common import seed_everything
 
 SEED = 0
-STEPS = 4000
+STEPS = 3000
 BATCH = 24
 LEARNING_RATE = 3e-3
 THREADS = 1
@@ -309,7 +313,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/anonfilter-scout"))
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--out", type=Path, default=Path(MODEL))
+    parser.add_argument("--export-only", type=Path, metavar="CHECKPOINT", help="only export a checkpoint (scout.pt) to --out")
     args = parser.parse_args()
+    if args.export_only:
+        net = ScoutNet()
+        net.load_state_dict(torch.load(args.export_only))
+        export(net, args.out)
+        return
     rng = seed_everything(SEED, THREADS)
     torch.use_deterministic_algorithms(False)
     data = prepare(args.data, args.cache, rng)
@@ -324,19 +334,27 @@ def main() -> None:
         loss.backward()
         optimizer.step()
         schedule.step()
-        running = 0.98 * running + 0.02 * float(loss) if step else float(loss)
+        running = 0.98 * running + 0.02 * float(loss.detach()) if step else float(loss.detach())
         if step % 100 == 0:
             print(f"step {step} loss {running:.4f} {time.time() - start:.0f}s", flush=True)
             torch.save(net.state_dict(), args.cache / "scout.pt")
+            torch.save(net.state_dict(), args.cache / f"scout_{step}.pt")
+    torch.save(net.state_dict(), args.cache / "scout.pt")
+    export(net, args.out)
+    print(f"after {args.steps} steps, {time.time() - start:.0f}s")
+
+
+def export(net: ScoutNet, path: Path) -> None:
+    """Write ``net`` as the shipped ONNX model (dynamic height and width)."""
     net.eval()
     example = torch.zeros(1, 1, 64, 64)
     axes = {INPUT_NAME: {2: "H", 3: "W"}, **{name: {2: "h", 3: "w"} for name in OUTPUT_NAMES}}
     with torch.no_grad():
         torch.onnx.export(
-            Exported(net), (example,), str(args.out), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+            Exported(net), (example,), str(path), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
             dynamic_axes=axes, opset_version=17, dynamo=False,
         )  # fmt: skip
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB) after {args.steps} steps, {time.time() - start:.0f}s")
+    print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ detector run searches:
   about :data:`CROP_FACE` pixels as the network sees it (never scaled up); crops that overlap
   are searched as one. A few milliseconds per face.
 
+With the scout (:mod:`anonfilter.detection.scout`, the ``scout`` argument) the changed areas,
+sweeps and patrol tiles are searched by the scout network at the same scale (and at half of it
+where faces up to the reach need it), and the detector runs only on crops around the scout's
+candidates that are not centred in a face the overview found.
+
 The results are merged with non-maximum suppression. A frame no larger than :data:`FOCUS_FROM`
 times the overview is simply searched whole. What this guarantees (every area a face can appear
 in is searched at a scale that finds 16 px faces within one detector interval) is computed in
@@ -162,6 +167,15 @@ def inset(rect: Rect, margin: float, width: int, height: int) -> Rect:
     return (x0, y0, max(x0, x1), max(y0, y1))
 
 
+def within(boxes: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """For each of ``boxes`` (``(N, 4)``), True when its centre lies inside one of ``faces`` (``(M, 4)``)."""
+    if not len(boxes) or not len(faces):
+        return np.zeros(len(boxes), bool)
+    cx, cy = (boxes[:, None, 0] + boxes[:, None, 2]) / 2, (boxes[:, None, 1] + boxes[:, None, 3]) / 2
+    inside = (cx >= faces[None, :, 0]) & (cy >= faces[None, :, 1]) & (cx <= faces[None, :, 2]) & (cy <= faces[None, :, 3])
+    return inside.any(axis=1)
+
+
 def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
     """Overlapping crops replaced by their bounding rectangle (at the larger scale) while that
     costs no more pixels than the two apart."""
@@ -227,12 +241,13 @@ class FocusedDetection:
             small = resize(frame, geometry.overview_scale)
             parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
             self.passes["overview"] += 1
+        overview = merge(parts)
         for kind, region, scale in regions:
             self.passes[kind] += 1
             if self.scout is None:
                 parts.append(detect_in_region(self.detector.detect, frame, region, scale))
             else:
-                parts += self._scouted(frame, region, scale, geometry.reach)
+                parts += self._scouted(frame, region, scale, geometry.reach, overview)
         self._changes.searched(searched)
         found = merge(parts)
         if len(found) and len(expected):  # a face another pass found needs no crop
@@ -243,16 +258,18 @@ class FocusedDetection:
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
 
-    def _scouted(self, frame: Frame, region: Rect, scale: float, reach: float) -> list[Detections]:
+    def _scouted(self, frame: Frame, region: Rect, scale: float, reach: float, found: Detections) -> list[Detections]:
         """The close search of ``region`` at ``scale`` with the scout: the detector on a crop around
-        each of its candidates (faces from 16 px at ``scale`` up to ``reach`` frame pixels)."""
+        each of its candidates (faces from 16 px at ``scale`` up to ``reach`` frame pixels) that
+        is not centred in a face already ``found`` (which covers it)."""
         assert self.scout is not None
         height, width = frame.shape[:2]
         x0, y0, x1, y1 = region
         piece = frame[y0:y1, x0:x1]
-        found = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scout_scales(scale, reach)])
-        found[:, :4] += np.float32([x0, y0, x0, y0])
-        crops = joined([(crop, scale) for crop in confirm_regions(found, scale, width, height)])
+        candidates = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scout_scales(scale, reach)])
+        candidates[:, :4] += np.float32([x0, y0, x0, y0])
+        candidates = candidates[~within(candidates[:, :4], found.boxes)]
+        crops = joined([(crop, scale) for crop in confirm_regions(candidates, scale, width, height)])
         self.passes["confirm"] += len(crops)
         return [detect_in_region(self.detector.detect, frame, crop, crop_scale) for crop, crop_scale in crops]
 
