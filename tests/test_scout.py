@@ -51,14 +51,18 @@ def test_with_the_scout_the_detector_sees_the_overview_and_small_crops_only(tmp_
     videos = shared_path("videos/liveportrait_d0.mp4").parent
     clip = make_clip(tmp_path / "clip.mp4", 1920, 1080, 1, 6, seed=5, videos=videos)
     with av.open(str(clip.path)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        picture = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    frame = np.full_like(picture, 128)  # the faces on a plain ground: few false candidates
+    for _number, (x0, y0, x1, y1) in clip.truth(0):
+        side = x1 - x0
+        frame[y0 - side : y1 + side, x0 - side : x1 + side] = picture[y0 - side : y1 + side, x0 - side : x1 + side]
     recorder = ShapeRecorder()
     focus = FocusedDetection(recorder, scout=Scout())
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes["sweep"] == 3 and focus.passes["confirm"] >= len(clip.truth(0))  # the first frame is swept
     overview, *crops = recorder.shapes
     assert max(overview) == 640
-    assert sum(h * w for h, w in crops) < 0.5 * 1920 * 1080 * 1.125**2
+    assert sum(h * w for h, w in crops) < 0.2 * 1920 * 1080 * 1.125**2  # a fifth of the sweep's pixels at most
 
 
 def test_the_scout_flags_every_face_of_16_px_and_more_on_a_generated_clip(tmp_path):
@@ -84,5 +88,5 @@ def test_the_scout_flags_every_face_of_16_px_and_more_on_a_generated_clip(tmp_pa
                 if box[2] - box[0] >= GUARANTEED_SIZE:
                     total += 1
                     flagged += holds(crops, box)
-    assert total >= 25
+    assert total >= 20
     assert flagged == total
