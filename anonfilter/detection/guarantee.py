@@ -12,6 +12,11 @@ the detector finds on the first search of its area is covered from its first fra
   Areas where nothing changes are searched again by the patrol once per round
   (:attr:`SearchGuarantee.patrol_frames`), which bounds how long a face the detector *missed*
   there stays missed.
+* With the scout (:mod:`anonfilter.detection.scout`, :attr:`SearchGuarantee.scout`) those areas
+  are searched by the scout at the same scale (and at half of it where faces up to the overview's
+  reach need it), and the detector only around its candidates: the same places and scale, but a
+  face is found only when the scout flags it too (its recall by size is measured in
+  docs/benchmark.md, "The scout", as the detector's is).
 * With whole-frame detection every pixel is searched on every detector run, at the detector's
   own scale (CenterFace: the frame's size up to 1080p, so 4K at half).
 """
