@@ -114,13 +114,7 @@ def main() -> int:
             seconds["sweep"] += time.process_time() - start
             start = time.process_time()
             before = focus.passes["confirm"]
-            confirmed = merge(
-                [
-                    part
-                    for piece in pieces
-                    for part in focus._scouted(frame, piece, geometry.close_scale, geometry.reach, Detections.empty())
-                ]
-            )
+            confirmed = merge([part for piece in pieces for part in focus._scouted(frame, piece, geometry, Detections.empty())])
             seconds["scout + confirm"] += time.process_time() - start
             candidates += len(seen)
             crops += focus.passes["confirm"] - before
@@ -154,7 +148,10 @@ def main() -> int:
         print(
             f"scout >= {threshold:<6} {cells} {big[0] / max(1, big[1]):.3f}    candidates per frame {scanned_candidates[threshold] / max(1, searched):.1f}"
         )
-    print(f"candidates per frame {candidates / max(1, searched):.1f}, confirmation crops per frame {crops / max(1, searched):.1f}")
+    print(
+        f"candidates per frame {candidates / max(1, searched):.1f}, confirmation crops per frame {crops / max(1, searched):.1f}, "
+        f"pieces searched whole instead (too many candidates) {focus.passes['fallback']} of {len(pieces) * searched}"
+    )
     return 0
 
 

@@ -85,6 +85,10 @@ needs the context: less context found fewer faces, and scaling small faces up fo
 more (figures: docs/benchmark.md, "Why the defaults are what they are")."""
 MIN_CROP = 128
 """Smallest crop side in frame pixels."""
+SCOUT_FALLBACK = 0.5
+"""With the scout, a close area whose confirmation crops would hold more than this fraction of its
+pixels is searched by the detector whole instead: the scout then costs at most its own run (about
+a sixth of the detector's on the same pixels) more than the search without it (docs/benchmark.md)."""
 SEEN_IOU = 0.3
 """An expected face that a detection of the overview or the patrol tile overlaps this much gets no crop."""
 
@@ -219,7 +223,7 @@ class FocusedDetection:
         self._tiles: list[Rect] = []
         self._next_tile = 0
         self._changes = ChangeMap()
-        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0, "confirm": 0}
+        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0, "confirm": 0, "fallback": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
 
     def detect(self, frame: Frame, expected: np.ndarray, patrol_round: Optional[int] = None) -> Detections:
@@ -247,7 +251,7 @@ class FocusedDetection:
             if self.scout is None:
                 parts.append(detect_in_region(self.detector.detect, frame, region, scale))
             else:
-                parts += self._scouted(frame, region, scale, geometry.reach, overview)
+                parts += self._scouted(frame, region, geometry, overview)
         self._changes.searched(searched)
         found = merge(parts)
         if len(found) and len(expected):  # a face another pass found needs no crop
@@ -258,20 +262,29 @@ class FocusedDetection:
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
 
-    def _scouted(self, frame: Frame, region: Rect, scale: float, reach: float, found: Detections) -> list[Detections]:
-        """The close search of ``region`` at ``scale`` with the scout: the detector on a crop around
-        each of its candidates (faces from 16 px at ``scale`` up to ``reach`` frame pixels) that
-        is not centred in a face already ``found`` (which covers it)."""
+    def _scouted(self, frame: Frame, region: Rect, geometry: SearchGeometry, found: Detections) -> list[Detections]:
+        """The close search of ``region`` with the scout: the detector on a crop around each of its
+        candidates (faces from 16 px at the close scale up to the reach) that is not centred in a
+        face already ``found`` (which covers it), in pieces of bounded size; or, when those crops
+        would hold more than :data:`SCOUT_FALLBACK` of the region's pixels (a textured scene the
+        scout finds face-like everywhere), the detector on the region itself, as without the scout."""
         assert self.scout is not None
         height, width = frame.shape[:2]
         x0, y0, x1, y1 = region
         piece = frame[y0:y1, x0:x1]
-        candidates = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scout_scales(scale, reach)])
+        scales = scout_scales(geometry.close_scale, geometry.reach)
+        candidates = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scales])
         candidates[:, :4] += np.float32([x0, y0, x0, y0])
         candidates = candidates[~within(candidates[:, :4], found.boxes)]
-        crops = joined([(crop, scale) for crop in confirm_regions(candidates, scale, width, height)])
-        self.passes["confirm"] += len(crops)
-        return [detect_in_region(self.detector.detect, frame, crop, crop_scale) for crop, crop_scale in crops]
+        crops = [
+            crop for crop, _scale in joined([(crop, 1.0) for crop in confirm_regions(candidates, geometry.close_scale, width, height)])
+        ]
+        if sum(_area(crop) for crop in crops) > SCOUT_FALLBACK * _area(region):
+            self.passes["fallback"] += 1
+            return [detect_in_region(self.detector.detect, frame, region, geometry.close_scale)]
+        pieces = [part for crop in crops for part in geometry.pieces(crop)]
+        self.passes["confirm"] += len(pieces)
+        return [detect_in_region(self.detector.detect, frame, part, geometry.close_scale) for part in pieces]
 
     def _close_regions(
         self, frame: Frame, geometry: SearchGeometry, patrol_round: Optional[int]
