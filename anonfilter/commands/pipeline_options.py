@@ -67,7 +67,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         action=argparse.BooleanOptionalAction,
         default=DetectionConfig.scout,
         help="focused detection: run the scout network on every changed area at 1.125x and the detector only around "
-        "its candidates; --no-scout: the detector on all of it (slower; the scout's recall: docs/benchmark.md) "
+        'its candidates (faster; its recall and leaks: docs/benchmark.md, "The scout"); --no-scout: the detector on all of it '
         f"(default: {'--scout' if DetectionConfig.scout else '--no-scout'})",
     )
     add_tracker_arguments(parser, live=live)
