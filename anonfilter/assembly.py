@@ -72,6 +72,7 @@ def build_anonymizer(
         config.mask,
         detect_every=detect_every,
         focused=mode == "focused",
+        scout=mode == "focused" and config.detection.scout,
         looks_ahead=not live,
     )
     anonymizer.require_faces = config.expect_faces

@@ -45,6 +45,9 @@ class DetectionConfig:
     """Search every n-th frame only; None: by frame size for files (:func:`anonfilter.pipeline.default_detect_every`), every frame live."""
     mode: Optional[str] = None
     """``focused`` or ``whole``; None: whole live, and for methods that align faces on landmarks, else focused."""
+    scout: bool = False
+    """Focused detection's close search runs the scout first and the detector only around its
+    candidates (:mod:`anonfilter.detection.scout`); False: the detector on all of it."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 
 from anonfilter.detection.focus import FocusedDetection, searched_whole
 from anonfilter.detection.guarantee import SearchGuarantee, search_guarantee
+from anonfilter.detection.scout import Scout
 from anonfilter.errors import RunFailure
 from anonfilter.hookspecs import Detector, Method
 from anonfilter.masks import MaskStyle, face_mask
@@ -93,6 +94,7 @@ class Anonymizer:
         detect_every: int = 1,
         focused: bool = False,
         looks_ahead: bool = True,
+        scout: bool = False,
     ) -> None:
         if detect_every < 1:
             raise ValueError("detect_every must be >= 1")
@@ -109,9 +111,10 @@ class Anonymizer:
         """The tracker holds frames back (files, delayed live), so the frames after a detector
         run may wait for its result while the detector runs in a thread of its own. False for a
         live tracker without delay: each frame comes back from ``push`` at once."""
-        self.focus = FocusedDetection(detector) if focused else None
+        self.focus = FocusedDetection(detector, scout=Scout() if scout else None) if focused else None
         """Focused detection: the overview, crops around the tracker's small faces and a patrol
-        tile instead of the whole frame at full resolution (see :mod:`anonfilter.detection.focus`)."""
+        tile instead of the whole frame at full resolution (see :mod:`anonfilter.detection.focus`);
+        ``scout``: its close search with the scout network first (:mod:`anonfilter.detection.scout`)."""
         self.obscured_frames: list[int] = []
         self.failures: dict[str, Failure] = {}
         """Each distinct reason a frame was obscured whole (the method raised, or failed the check)."""
@@ -284,7 +287,14 @@ class Anonymizer:
         scale_for = getattr(self.detector, "scale_for", None)
         whole_scale = scale_for(height, width) if scale_for is not None else 1.0
         return search_guarantee(
-            width, height, fps, self.detect_every, getattr(self.tracker, "backfill_frames", 0), self.focus is not None, whole_scale
+            width,
+            height,
+            fps,
+            self.detect_every,
+            getattr(self.tracker, "backfill_frames", 0),
+            self.focus is not None,
+            whole_scale,
+            scout=self.focus is not None and self.focus.scout is not None,
         )
 
     def faces_for(self, tracked: Sequence[TrackedFace], info: FrameInfo) -> list[Face]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -35,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import av
 import cv2
@@ -139,8 +140,13 @@ def reencode_command(clip: Path, output: Path, video_codec: list[str]) -> list[s
     return [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", *video_codec, "-c:a", "copy", str(output)]
 
 
-def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: bool = True) -> list[Measurement]:
-    """Time the tools on one clip (the re-encodes and anonfilter ``rounds`` times, taking turns) and audit their outputs (``audit``)."""
+def run_clip(
+    clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: bool = True, variants: Sequence[str] = ()
+) -> list[Measurement]:
+    """Time the tools on one clip (the re-encodes and anonfilter ``rounds`` times, taking turns) and audit their outputs (``audit``).
+
+    ``variants``: anonfilter options (one string each, e.g. ``"--no-scout"``) timed as tools of their own in the same rounds.
+    """
     settings = EncoderSettings()
     stem = clip.stem
     plain = out / f"{stem}.ffmpeg.mp4"
@@ -153,8 +159,14 @@ def run_clip(clip: Path, out: Path, with_deface: bool, rounds: int = 1, audit: b
     tools = {  # name: (command, output)
         "ffmpeg": (reencode_command(clip, plain, x264), plain),
         "ffmpeg-x264": (reencode_command(clip, default_plain, ["-c:v", "libx264"]), default_plain),
-        "anonfilter": ([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)], ours),
     }
+    for number, variant in enumerate(variants):
+        output = out / f"{stem}.anonfilter-{number}.mp4"
+        tools[f"anonfilter {variant}"] = (
+            [str(BIN / "anonfilter"), "-i", str(clip), "-o", str(output), "-y", "-q", *shlex.split(variant)],
+            output,
+        )
+    tools["anonfilter"] = ([str(BIN / "anonfilter"), "-i", str(clip), "-o", str(ours), "-y", "-q", "--report", str(report)], ours)
     runs: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in tools}
     for _ in range(rounds):
         for tool, (command, _output) in tools.items():
@@ -206,13 +218,14 @@ def print_clip(clip: Path, frames: int, results: list[Measurement]) -> None:
             print(f"  {'':<11} stages (busy seconds per stage; decode, detection and encode overlap): {stages}")
         if result.audit_error:
             print(f"  {'':<11} audit: {result.audit_error}")
+    for result in results:
+        if result.tool.startswith("anonfilter") and result.rounds:
+            ratios = [ours / plain for ours, plain in zip(result.rounds, results[0].rounds)]
+            print(
+                f"  {result.tool} / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)} "
+                f"(median {statistics.median(ratios):.2f}x; the table divides the median times)"
+            )
     tools = {result.tool: result for result in results}
-    if tools["anonfilter"].rounds:
-        ratios = [ours / plain for ours, plain in zip(tools["anonfilter"].rounds, results[0].rounds)]
-        print(
-            f"  anonfilter / ffmpeg in each round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)} "
-            f"(median {statistics.median(ratios):.2f}x; the table divides the median times)"
-        )
     if "anonfilter" in tools and "ffmpeg-x264" in tools:
         ratio = tools["anonfilter"].seconds / tools["ffmpeg-x264"].seconds
         print(f"  anonfilter against ffmpeg with libx264's own defaults (preset medium, CRF 23): {ratio:.2f}x")
@@ -293,6 +306,13 @@ def main() -> int:
         metavar="PX",
         help="for the per-face cost, scale the frame so its largest face is PX pixels (default: as it is)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="also time anonfilter with these options (one quoted string, e.g. --variant=--no-scout) in the same rounds (repeatable)",
+    )
     parser.add_argument("--no-audit", action="store_true", help="skip the leak check of the outputs (slow on 4K clips)")
     parser.add_argument(
         "--rounds",
@@ -314,7 +334,9 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}; outputs in {out}")
     for clip in clips:
         print_clip(
-            clip, frame_count(clip), run_clip(clip, out, with_deface=not args.no_deface, rounds=args.rounds, audit=not args.no_audit)
+            clip,
+            frame_count(clip),
+            run_clip(clip, out, with_deface=not args.no_deface, rounds=args.rounds, audit=not args.no_audit, variants=args.variant),
         )
     if not args.no_methods:
         detect_ms, count, costs = method_costs(clips[0], face_size=args.face_size)

@@ -123,7 +123,7 @@ def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     focus = FocusedDetection(recorder)
     frame = np.full((1080, 1920, 3), 100, np.uint8)
     focus.detect(frame, np.zeros((0, 4)))
-    assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 3, "tile": 0, "crop": 0}
+    assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 3, "tile": 0, "crop": 0, "confirm": 0, "fallback": 0}
     assert recorder.shapes == [(360, 640)] + [(1215, 774)] * 3  # the overview, three strips at 1.125x
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes["tile"] == 1 and focus.passes["change"] == 0  # nothing changed: the patrol only

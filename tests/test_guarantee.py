@@ -11,7 +11,7 @@ from anonfilter.assembly import build_anonymizer
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.focus import inset
-from anonfilter.detection.guarantee import search_guarantee
+from anonfilter.detection.guarantee import SearchGuarantee, search_guarantee
 from anonfilter.plugins import PluginHost
 
 
@@ -31,6 +31,18 @@ def test_by_default_every_new_face_of_16_px_is_searched_before_the_back_fill_run
     assert guarantee.backfill_frames >= guarantee.unseen_frames
     assert guarantee.holds
     assert guarantee.to_dict()["unseen_seconds"] == 0.12
+
+
+def test_with_the_scout_the_close_search_has_the_same_places_and_scale_and_the_report_says_so():
+    for size in ((1920, 1080), (3840, 2160)):
+        scouted, plain = default_guarantee(*size, "--scout"), default_guarantee(*size)
+        assert scouted.scout and not plain.scout  # off by default (docs/benchmark.md, "The scout")
+        assert (scouted.smallest_face, scouted.unseen_frames, scouted.holds) == (plain.smallest_face, plain.unseen_frames, True)
+        assert "the scout" in scouted.describe() and "the scout" not in plain.describe()
+    report = default_guarantee(1920, 1080, "--scout").to_dict()
+    assert report["scout"] is True
+    del report["scout"]  # a report written before the scout reads back as a run without it
+    assert not SearchGuarantee.from_dict(report).scout
 
 
 def test_small_frames_are_searched_whole_on_every_frame():

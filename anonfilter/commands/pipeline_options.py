@@ -62,6 +62,14 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         "focused with methods that use only the face box (blur, pixelate, solid), whole with methods that align "
         "a face on its landmarks)",
     )
+    detection.add_argument(
+        "--scout",
+        action=argparse.BooleanOptionalAction,
+        default=DetectionConfig.scout,
+        help="focused detection: run the scout network on every changed area at 1.125x and the detector only around "
+        'its candidates (faster; its recall and leaks: docs/benchmark.md, "The scout"); --no-scout: the detector on all of it '
+        f"(default: {'--scout' if DetectionConfig.scout else '--no-scout'})",
+    )
     add_tracker_arguments(parser, live=live)
 
 
@@ -185,7 +193,7 @@ def config_from_args(args: argparse.Namespace, **settings: Any) -> Config:
         method=args.method,
         method_options=tuple(args.option),
         mask=MaskStyle(shape=args.mask, margin=args.margin),
-        detection=DetectionConfig(args.detector, tuple(args.detector_option), args.detect_every, args.detection),
+        detection=DetectionConfig(args.detector, tuple(args.detector_option), args.detect_every, args.detection, args.scout),
         tracking=TrackingConfig(
             tracker=args.tracker,
             max_gap=getattr(args, "max_gap", tracking.max_gap),

@@ -20,6 +20,11 @@ detector run searches:
   about :data:`CROP_FACE` pixels as the network sees it (never scaled up); crops that overlap
   are searched as one. A few milliseconds per face.
 
+With the scout (:mod:`anonfilter.detection.scout`, the ``scout`` argument) the changed areas,
+sweeps and patrol tiles are searched by the scout network at the same scale (and at half of it
+where faces up to the reach need it), and the detector runs only on crops around the scout's
+candidates that are not centred in a face the overview found.
+
 The results are merged with non-maximum suppression. A frame no larger than :data:`FOCUS_FROM`
 times the overview is simply searched whole. What this guarantees (every area a face can appear
 in is searched at a scale that finds 16 px faces within one detector interval) is computed in
@@ -36,6 +41,7 @@ import numpy as np
 
 from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.regions import detect_in_region, merge, resize, scaled
+from anonfilter.detection.scout import Scout, confirm_regions, scout_scales
 from anonfilter.geometry import Rect, iou_matrix, spans, tile_grid
 from anonfilter.hookspecs import Detector
 from anonfilter.types import Detections, Frame
@@ -79,6 +85,10 @@ needs the context: less context found fewer faces, and scaling small faces up fo
 more (figures: docs/benchmark.md, "Why the defaults are what they are")."""
 MIN_CROP = 128
 """Smallest crop side in frame pixels."""
+SCOUT_FALLBACK = 0.5
+"""With the scout, a close area whose confirmation crops would hold more than this fraction of its
+pixels is searched by the detector whole instead: the scout then costs at most its own run (about
+a sixth of the detector's on the same pixels) more than the search without it (docs/benchmark.md)."""
 SEEN_IOU = 0.3
 """An expected face that a detection of the overview or the patrol tile overlaps this much gets no crop."""
 
@@ -161,6 +171,15 @@ def inset(rect: Rect, margin: float, width: int, height: int) -> Rect:
     return (x0, y0, max(x0, x1), max(y0, y1))
 
 
+def within(boxes: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """For each of ``boxes`` (``(N, 4)``), True when its centre lies inside one of ``faces`` (``(M, 4)``)."""
+    if not len(boxes) or not len(faces):
+        return np.zeros(len(boxes), bool)
+    cx, cy = (boxes[:, None, 0] + boxes[:, None, 2]) / 2, (boxes[:, None, 1] + boxes[:, None, 3]) / 2
+    inside = (cx >= faces[None, :, 0]) & (cy >= faces[None, :, 1]) & (cx <= faces[None, :, 2]) & (cy <= faces[None, :, 3])
+    return inside.any(axis=1)
+
+
 def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
     """Overlapping crops replaced by their bounding rectangle (at the larger scale) while that
     costs no more pixels than the two apart."""
@@ -188,14 +207,23 @@ def joined(crops: list[tuple[Rect, float]]) -> list[tuple[Rect, float]]:
 class FocusedDetection:
     """Runs a detector on the overview, the changed areas, one patrol tile and around the expected small faces."""
 
-    def __init__(self, detector: Detector, overview: int = OVERVIEW, small_face_resolution: int = SMALL_FACE_RESOLUTION) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        overview: int = OVERVIEW,
+        small_face_resolution: int = SMALL_FACE_RESOLUTION,
+        scout: Optional[Scout] = None,
+    ) -> None:
         self.detector = detector
+        self.scout = scout
+        """When set, the close search runs the scout on the changed areas, sweeps and patrol
+        tiles, and the detector only on crops around its candidates (:mod:`anonfilter.detection.scout`)."""
         self.overview = overview
         self.small_face_resolution = small_face_resolution
         self._tiles: list[Rect] = []
         self._next_tile = 0
         self._changes = ChangeMap()
-        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0}
+        self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0, "confirm": 0, "fallback": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
 
     def detect(self, frame: Frame, expected: np.ndarray, patrol_round: Optional[int] = None) -> Detections:
@@ -217,9 +245,13 @@ class FocusedDetection:
             small = resize(frame, geometry.overview_scale)
             parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
             self.passes["overview"] += 1
+        overview = merge(parts)
         for kind, region, scale in regions:
-            parts.append(detect_in_region(self.detector.detect, frame, region, scale))
             self.passes[kind] += 1
+            if self.scout is None:
+                parts.append(detect_in_region(self.detector.detect, frame, region, scale))
+            else:
+                parts += self._scouted(frame, region, geometry, overview)
         self._changes.searched(searched)
         found = merge(parts)
         if len(found) and len(expected):  # a face another pass found needs no crop
@@ -229,6 +261,30 @@ class FocusedDetection:
         ]
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
+
+    def _scouted(self, frame: Frame, region: Rect, geometry: SearchGeometry, found: Detections) -> list[Detections]:
+        """The close search of ``region`` with the scout: the detector on a crop around each of its
+        candidates (faces from 16 px at the close scale up to the reach) that is not centred in a
+        face already ``found`` (which covers it), in pieces of bounded size; or, when those crops
+        would hold more than :data:`SCOUT_FALLBACK` of the region's pixels (a textured scene the
+        scout finds face-like everywhere), the detector on the region itself, as without the scout."""
+        assert self.scout is not None
+        height, width = frame.shape[:2]
+        x0, y0, x1, y1 = region
+        piece = frame[y0:y1, x0:x1]
+        scales = scout_scales(geometry.close_scale, geometry.reach)
+        candidates = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scales])
+        candidates[:, :4] += np.float32([x0, y0, x0, y0])
+        candidates = candidates[~within(candidates[:, :4], found.boxes)]
+        crops = [
+            crop for crop, _scale in joined([(crop, 1.0) for crop in confirm_regions(candidates, geometry.close_scale, width, height)])
+        ]
+        if sum(_area(crop) for crop in crops) > SCOUT_FALLBACK * _area(region):
+            self.passes["fallback"] += 1
+            return [detect_in_region(self.detector.detect, frame, region, geometry.close_scale)]
+        pieces = [part for crop in crops for part in geometry.pieces(crop)]
+        self.passes["confirm"] += len(pieces)
+        return [detect_in_region(self.detector.detect, frame, part, geometry.close_scale) for part in pieces]
 
     def _close_regions(
         self, frame: Frame, geometry: SearchGeometry, patrol_round: Optional[int]
