@@ -1,0 +1,64 @@
+"""Centred smoothing of a track's detections, so masks and alignments do not jitter (offline).
+
+A detector places a face's box and landmarks a pixel or two differently on every frame, even on
+a still head. A method that aligns a synthetic face on the landmarks and blends it in with the
+face's mask then moves its seam with that noise: the seam flickers. The offline tracker holds a
+look-ahead of frames, so each detection can be replaced by a local line fitted through the
+track's detections on both sides of it (Gaussian weights over time): noise is averaged out,
+steady motion is followed without lag.
+
+Fail closed: a smoothed box is the union of the fitted box and the detected one, so the mask
+never covers less than without smoothing; only the landmarks (which place the synthetic face,
+not the mask) are used as fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+_MIN_SPREAD = 1e-6
+
+
+def smoothing_radius(sigma_frames: float) -> int:
+    """How many frames on each side of a detection the fit looks at (two sigmas; 0 turns smoothing off)."""
+    return int(math.ceil(2.0 * sigma_frames)) if sigma_frames > 0 else 0
+
+
+def local_line(frames: Sequence[int], values: np.ndarray, at: int, sigma: float) -> np.ndarray:
+    """The value at frame ``at`` of a line fitted by weighted least squares through ``values``.
+
+    ``values`` is ``(len(frames), k)``; the weights are a Gaussian of ``sigma`` frames around
+    ``at``. With the frames on one side only, or a single frame, the weighted mean is returned
+    (a line would extrapolate the noise).
+    """
+    offsets = np.asarray(frames, np.float64) - at
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    total = weights.sum()
+    mean_offset = float((weights * offsets).sum() / total)
+    mean = (weights[:, None] * values).sum(0) / total
+    spread = float((weights * (offsets - mean_offset) ** 2).sum() / total)
+    if spread < _MIN_SPREAD or offsets.min() >= 0 or offsets.max() <= 0:
+        return mean
+    slope = (weights[:, None] * (offsets - mean_offset)[:, None] * (values - mean)).sum(0) / total / spread
+    return mean - slope * mean_offset
+
+
+def smoothed_box(frames: Sequence[int], boxes: np.ndarray, at: int, sigma: float, detected: np.ndarray) -> np.ndarray:
+    """The box at ``at`` fitted through ``boxes`` (one per frame of ``frames``), grown to contain
+    ``detected`` (the box the detector found there): never smaller than it on any side."""
+    fitted = local_line(frames, boxes, at, sigma)
+    return np.concatenate([np.minimum(fitted[:2], detected[:2]), np.maximum(fitted[2:], detected[2:])])
+
+
+def smoothed_landmarks(frames: Sequence[int], landmarks: Sequence[Optional[np.ndarray]], at: int, sigma: float) -> Optional[np.ndarray]:
+    """The landmarks at ``at`` fitted through those of ``frames`` that have landmarks; None when
+    the detection at ``at`` has none."""
+    own = dict(zip(frames, landmarks)).get(at)
+    if own is None:
+        return None
+    known = [(frame, points) for frame, points in zip(frames, landmarks) if points is not None and points.shape == own.shape]
+    values = np.stack([points.reshape(-1) for _, points in known])
+    return local_line([frame for frame, _ in known], values, at, sigma).reshape(own.shape)
