@@ -53,7 +53,7 @@ from anonfilter.types import Face, FaceStatus, Frame, FrameInfo
 DEFAULT_MIN_SIZE = 20.0
 DEFAULT_FALLBACK_STRENGTH = 0.125
 DEFAULT_SURROUND_BLUR = 0.05
-SURROUNDS = ("fill", "blur")
+SURROUNDS = ("fill", "smooth", "blur")
 DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
@@ -70,7 +70,8 @@ COMMON_OPTIONS = (
         "surround",
         str,
         DEFAULT_SURROUND,
-        "what covers the mask around the new face (hair, ears): fill (painted in from the picture around it) or blur (of the original)",
+        "what covers the mask around the new face (hair, ears): fill (painted in from the picture around it, its texture"
+        " continued), smooth (the same without texture) or blur (of the original)",
         choices=SURROUNDS,
     ),
     Option(
@@ -162,8 +163,8 @@ class LearnedFaceMethod(ABC):
             target = frame[face.region.slices]
             background = _scaled(target, scale)
             coloured = apply_colours(new, transform)
-            if self.surround == "fill":
-                replacement = _filled_paste(background, coloured, matrix, _scaled(face.alpha, scale))
+            if self.surround in ("fill", "smooth"):
+                replacement = _filled_paste(background, coloured, matrix, _scaled(face.alpha, scale), self.surround == "fill")
             else:
                 if self.surround_blur > 0:
                     background = face_strength_blur(background, face.size * scale, self.surround_blur)
@@ -195,12 +196,13 @@ class LearnedFaceMethod(ABC):
         return matrix
 
 
-def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, alpha: np.ndarray, texture: bool) -> np.ndarray:
     """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of the mask
-    ``alpha``, filled in from the ring of picture around it (no original pixel inside the mask)."""
+    ``alpha``, filled in from the ring of picture around it, with its ``texture`` continued or
+    smooth (no original pixel inside the mask)."""
     height, width = background.shape[:2]
     colours, weight = warp_face(face, matrix, width, height)
-    return blend_face(fill_from_ring(background, ring_weight(alpha)), colours, weight)
+    return blend_face(fill_from_ring(background, ring_weight(alpha), texture=texture), colours, weight)
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
