@@ -75,13 +75,12 @@ def fill_from_ring(image: np.ndarray, known: np.ndarray, work_side: int = FILL_S
         filled = colour + smooth * (1.0 - weight[..., None])
     else:
         filled = _push_pull(colour, weight)
-    if texture:
-        filled = mirrored_ring(filled, weight)
-    return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+    result = np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+    return mirrored_ring(result, weight) if texture else result
 
 
 def mirrored_ring(filled: np.ndarray, known: np.ndarray, work_side: int = MIRROR_SIDE) -> np.ndarray:
-    """``filled`` (float32 h x w x 3, the hole already filled smoothly) with the known picture
+    """``filled`` (uint8 h x w x 3, the hole already filled smoothly) with the known picture
     continued into the hole (``known`` < 0.5) by mirroring it across the hole's edge.
 
     Each pixel of the hole takes the colour at its mirror image across its nearest known pixel;
@@ -116,8 +115,9 @@ def mirrored_ring(filled: np.ndarray, known: np.ndarray, work_side: int = MIRROR
     mirrored = cv2.remap(filled, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     start, end = MIRROR_FADE
     share = np.clip((end * band - distance) / ((end - start) * band), 0.0, 1.0).astype(np.float32)
-    share = (cv2.resize(share, (width, height), interpolation=cv2.INTER_LINEAR) * hole)[..., None]
-    return mirrored * share + filled * (1.0 - share)
+    share = cv2.resize(share, (width, height), interpolation=cv2.INTER_LINEAR)
+    share[~hole] = 0.0
+    return cv2.blendLinear(mirrored, filled, share, 1.0 - share)
 
 
 def _push_pull(colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
