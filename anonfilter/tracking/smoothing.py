@@ -7,7 +7,8 @@ look-ahead of frames, so each detection can be replaced by a local line fitted t
 track's detections on both sides of it (Gaussian weights over time): noise is averaged out,
 steady motion is followed without lag.
 
-Fail closed: a smoothed box is the union of the fitted box and the detected one, so the mask
+Fail closed: a smoothed box is the union of the fitted box (moved outwards by the detections'
+scatter about the fit, so that it seldom needs the union) and the detected one, so the mask
 never covers less than without smoothing; only the landmarks (which place the synthetic face,
 not the mask) are used as fitted.
 """
@@ -20,6 +21,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 _MIN_SPREAD = 1e-6
+_OUTWARDS = np.array([-1.0, -1.0, 1.0, 1.0])
 
 
 def smoothing_radius(sigma_frames: float) -> int:
@@ -27,12 +29,13 @@ def smoothing_radius(sigma_frames: float) -> int:
     return int(math.ceil(2.0 * sigma_frames)) if sigma_frames > 0 else 0
 
 
-def local_line(frames: Sequence[int], values: np.ndarray, at: int, sigma: float) -> np.ndarray:
-    """The value at frame ``at`` of a line fitted by weighted least squares through ``values``.
+def local_line(frames: Sequence[int], values: np.ndarray, at: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The value at frame ``at`` of a line fitted by weighted least squares through ``values``,
+    and how far the values scatter about that line (weighted root mean square, per column).
 
     ``values`` is ``(len(frames), k)``; the weights are a Gaussian of ``sigma`` frames around
-    ``at``. With the frames on one side only, or a single frame, the weighted mean is returned
-    (a line would extrapolate the noise).
+    ``at``. With the frames on one side only, or a single frame, the weighted mean is used
+    instead of a line (a line would extrapolate the noise).
     """
     offsets = np.asarray(frames, np.float64) - at
     weights = np.exp(-0.5 * (offsets / sigma) ** 2)
@@ -40,16 +43,24 @@ def local_line(frames: Sequence[int], values: np.ndarray, at: int, sigma: float)
     mean_offset = float((weights * offsets).sum() / total)
     mean = (weights[:, None] * values).sum(0) / total
     spread = float((weights * (offsets - mean_offset) ** 2).sum() / total)
-    if spread < _MIN_SPREAD or offsets.min() >= 0 or offsets.max() <= 0:
-        return mean
-    slope = (weights[:, None] * (offsets - mean_offset)[:, None] * (values - mean)).sum(0) / total / spread
-    return mean - slope * mean_offset
+    slope = np.zeros_like(mean)
+    if spread >= _MIN_SPREAD and offsets.min() < 0 < offsets.max():
+        slope = (weights[:, None] * (offsets - mean_offset)[:, None] * (values - mean)).sum(0) / total / spread
+    residuals = values - mean - slope * (offsets - mean_offset)[:, None]
+    scatter = np.sqrt((weights[:, None] * residuals**2).sum(0) / total)
+    return mean - slope * mean_offset, scatter
 
 
 def smoothed_box(frames: Sequence[int], boxes: np.ndarray, at: int, sigma: float, detected: np.ndarray) -> np.ndarray:
-    """The box at ``at`` fitted through ``boxes`` (one per frame of ``frames``), grown to contain
-    ``detected`` (the box the detector found there): never smaller than it on any side."""
-    fitted = local_line(frames, boxes, at, sigma)
+    """The box at ``at`` fitted through ``boxes`` (one per frame of ``frames``), each side moved
+    outwards by the detections' scatter about the fit, then grown to contain ``detected`` (the
+    box the detector found there): never smaller than it on any side.
+
+    The outward move makes the fitted box hold most detections already, so the union with the
+    detected box seldom moves an edge: the mask stays still where the detector's box jitters.
+    """
+    fitted, scatter = local_line(frames, boxes, at, sigma)
+    fitted = fitted + scatter * _OUTWARDS
     return np.concatenate([np.minimum(fitted[:2], detected[:2]), np.maximum(fitted[2:], detected[2:])])
 
 
@@ -61,4 +72,4 @@ def smoothed_landmarks(frames: Sequence[int], landmarks: Sequence[Optional[np.nd
         return None
     known = [(frame, points) for frame, points in zip(frames, landmarks) if points is not None and points.shape == own.shape]
     values = np.stack([points.reshape(-1) for _, points in known])
-    return local_line([frame for frame, _ in known], values, at, sigma).reshape(own.shape)
+    return local_line([frame for frame, _ in known], values, at, sigma)[0].reshape(own.shape)
