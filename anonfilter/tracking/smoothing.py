@@ -20,6 +20,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+MAX_OUTWARDS = 0.02
+"""A fitted box's side moves outwards by the scatter of the detections, at most this fraction of
+the face size (a face the detector places erratically is covered by the union instead of
+getting a much larger box, which would misplace a synthetic face aligned on it)."""
+
 _MIN_SPREAD = 1e-6
 _OUTWARDS = np.array([-1.0, -1.0, 1.0, 1.0])
 
@@ -53,14 +58,15 @@ def local_line(frames: Sequence[int], values: np.ndarray, at: int, sigma: float)
 
 def smoothed_box(frames: Sequence[int], boxes: np.ndarray, at: int, sigma: float, detected: np.ndarray) -> np.ndarray:
     """The box at ``at`` fitted through ``boxes`` (one per frame of ``frames``), each side moved
-    outwards by the detections' scatter about the fit, then grown to contain ``detected`` (the
+    outwards by the detections' scatter about the fit (at most :data:`MAX_OUTWARDS`), then grown to contain ``detected`` (the
     box the detector found there): never smaller than it on any side.
 
     The outward move makes the fitted box hold most detections already, so the union with the
     detected box seldom moves an edge: the mask stays still where the detector's box jitters.
     """
     fitted, scatter = local_line(frames, boxes, at, sigma)
-    fitted = fitted + scatter * _OUTWARDS
+    limit = MAX_OUTWARDS * float(max(fitted[2] - fitted[0], fitted[3] - fitted[1], 1.0))
+    fitted = fitted + np.minimum(scatter, limit) * _OUTWARDS
     return np.concatenate([np.minimum(fitted[:2], detected[:2]), np.maximum(fitted[2:], detected[2:])])
 
 
