@@ -156,7 +156,7 @@ class LearnedFaceMethod(ABC):
         size = self.paste_size
         matrices = [matrix * (size / self.crop_size) for matrix in matrices]
         synthetic = upsample(synthetic, size)
-        for face, scale, matrix, transform, new in zip(learned, scales, matrices, transforms, synthetic):
+        for position, (face, scale, matrix, transform, new) in enumerate(zip(learned, scales, matrices, transforms, synthetic)):
             # The surround comes from the frame as the faces before left it (the synthetic face
             # and its colours from the original): a neighbour's face inside this mask is pasted
             # over with its replacement, never with its original.
@@ -164,7 +164,9 @@ class LearnedFaceMethod(ABC):
             background = _scaled(target, scale)
             coloured = apply_colours(new, transform)
             if self.surround in ("fill", "smooth"):
-                replacement = _filled_paste(background, coloured, matrix, _scaled(face.alpha, scale), self.surround == "fill")
+                # The fill takes nothing from the masks of the faces still to come (their originals).
+                known = ring_weight(_scaled(face.alpha, scale), _scaled(_masks_over(face, learned[position + 1 :]), scale))
+                replacement = _filled_paste(background, coloured, matrix, known, self.surround == "fill")
             else:
                 if self.surround_blur > 0:
                     background = face_strength_blur(background, face.size * scale, self.surround_blur)
@@ -196,13 +198,26 @@ class LearnedFaceMethod(ABC):
         return matrix
 
 
-def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, alpha: np.ndarray, texture: bool) -> np.ndarray:
-    """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of the mask
-    ``alpha``, filled in from the ring of picture around it, with its ``texture`` continued or
-    smooth (no original pixel inside the mask)."""
+def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, known: np.ndarray, texture: bool) -> np.ndarray:
+    """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of its mask,
+    filled in from the ``known`` pixels around it (:func:`~anonfilter.faces.surround.ring_weight`),
+    with their ``texture`` continued or smooth (no original pixel inside the mask)."""
     height, width = background.shape[:2]
     colours, weight = warp_face(face, matrix, width, height)
-    return blend_face(fill_from_ring(background, ring_weight(alpha), texture=texture), colours, weight)
+    return blend_face(fill_from_ring(background, known, texture=texture), colours, weight)
+
+
+def _masks_over(face: Face, others: Sequence[Face]) -> np.ndarray:
+    """How much the masks of ``others`` cover each pixel of ``face``'s region (the most of any; float32)."""
+    covered = np.zeros(face.alpha.shape, np.float32)
+    for other in others:
+        x0, y0 = max(face.region.x0, other.region.x0), max(face.region.y0, other.region.y0)
+        x1, y1 = min(face.region.x1, other.region.x1), min(face.region.y1, other.region.y1)
+        if x1 > x0 and y1 > y0:
+            mine = covered[y0 - face.region.y0 : y1 - face.region.y0, x0 - face.region.x0 : x1 - face.region.x0]
+            theirs = other.alpha[y0 - other.region.y0 : y1 - other.region.y0, x0 - other.region.x0 : x1 - other.region.x0]
+            np.maximum(mine, theirs, out=mine)
+    return covered
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:

@@ -19,6 +19,8 @@ well was tried: it lays a skin-coloured egg around the face.)
 
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 
@@ -42,14 +44,21 @@ MIRROR_SIDE = 96
 _EPSILON = 1e-6
 
 
-def ring_weight(alpha: np.ndarray) -> np.ndarray:
+def ring_weight(alpha: np.ndarray, blocked: Optional[np.ndarray] = None) -> np.ndarray:
     """1 where ``alpha`` (the face's mask over its region) leaves the picture as it is, else 0.
 
     Where the mask covers the whole region (a face cut by every edge of the frame), the least
     covered pixels serve as the ring instead, so there is always something to fill from.
+    ``blocked`` (the same shape) marks pixels not to fill from either (other faces' masks,
+    whose originals are still there), unless that would leave nothing.
     """
     threshold = max(KNOWN_ALPHA, float(alpha.min()) if alpha.size else 0.0)
-    return (alpha <= threshold).astype(np.float32)
+    ring = alpha <= threshold
+    if blocked is not None:
+        free = ring & (blocked <= KNOWN_ALPHA)
+        if free.any():
+            ring = free
+    return ring.astype(np.float32)
 
 
 def fill_from_ring(image: np.ndarray, known: np.ndarray, work_side: int = FILL_SIDE, texture: bool = True) -> np.ndarray:
