@@ -54,6 +54,10 @@ DEFAULT_MIN_SIZE = 20.0
 DEFAULT_FALLBACK_STRENGTH = 0.125
 DEFAULT_SURROUND_BLUR = 0.05
 SURROUNDS = ("fill", "smooth", "blur")
+TEXTURE_MIN_SIZE = 96.0
+"""With ``surround=fill``, faces of at least this many pixels get the picture around them continued
+into the mask; smaller ones the smooth fill (their surround is a few pixels wide, and on the
+shared crowd clips the continued picture cost CenterFace two of 40 dim audience faces)."""
 DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
@@ -166,7 +170,8 @@ class LearnedFaceMethod(ABC):
             if self.surround in ("fill", "smooth"):
                 # The fill takes nothing from the masks of the faces still to come (their originals).
                 known = ring_weight(_scaled(face.alpha, scale), _scaled(_masks_over(face, learned[position + 1 :]), scale))
-                replacement = _filled_paste(background, coloured, matrix, known, self.surround == "fill")
+                texture = self.surround == "fill" and face.size >= TEXTURE_MIN_SIZE
+                replacement = _filled_paste(background, coloured, matrix, known, texture)
             else:
                 if self.surround_blur > 0:
                     background = face_strength_blur(background, face.size * scale, self.surround_blur)
