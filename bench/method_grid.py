@@ -40,7 +40,7 @@ DEFAULT_SHOTS = [
     f"{VIDEOS / 'facenet_pytorch_video.mp4'}:10:64",
 ]
 """A close-up (about 300 px), a mid-size face (about 100 px) and a small one (about 60 px)."""
-DEFAULT_METHODS = ["blur", "pixelate", "decoupled", "synthetic:surround=blur", "synthetic"]
+DEFAULT_METHODS = ["blur", "pixelate", "decoupled", "synthetic:surround=blur", "synthetic:surround=smooth", "synthetic"]
 
 
 def shot_parts(shot: str) -> tuple[str, str, str]:

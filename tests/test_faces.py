@@ -174,11 +174,48 @@ def test_fill_keeps_the_ring_and_paints_the_hole_from_it():
     assert filled[30, 30:50, 1].max() < 60, "no green (the hole's content) may show"
 
 
+def test_the_fill_continues_the_texture_around_the_hole():
+    """On a striped background the default fill carries the stripes on into the hole (mirrored
+    across its edge); the smooth fill leaves a flat patch there. The hole's content plays no part."""
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:, (np.arange(200) // 6) % 2 == 1] = 200
+    known = np.ones((200, 200), np.float32)
+    ys, xs = np.mgrid[0:200, 0:200]
+    hole = ((xs - 100) / 70.0) ** 2 + ((ys - 100) / 80.0) ** 2 < 1
+    known[hole] = 0
+    secret = image.copy()
+    secret[hole] = (0, 255, 0)
+    textured, smooth = fill_from_ring(secret, known), fill_from_ring(secret, known, texture=False)
+    assert np.array_equal(textured, fill_from_ring(image, known)), "the hole's own pixels reached the fill"
+    edge = hole & (((xs - 100) / 60.0) ** 2 + ((ys - 100) / 70.0) ** 2 >= 1)  # the hole's outer band
+    assert textured[edge, 0].std() > 3 * smooth[edge, 0].std() and textured[edge, 0].std() > 30
+    assert textured[hole, 1].max() <= 200 and np.array_equal(textured[known > 0], image[known > 0])
+
+
+def test_the_fill_takes_nothing_from_a_neighbour_still_to_be_replaced():
+    """A small face is pasted before its larger neighbour; its surround must not mirror or smooth
+    the neighbour's original into its own mask where the neighbour's replacement will not cover it."""
+    frame = make_frame(240, 320, seed=5)
+    small = make_face((40, 80, 100, 140), frame.shape, identity_key=1, track_id=1)
+    large = make_face((110, 40, 230, 190), frame.shape, identity_key=2, track_id=2)
+    assert small.region.x1 > large.region.x0, "the small face's region should reach into the large mask"
+    changed = frame.copy()
+    ys, xs = np.mgrid[0:240, 0:320]
+    inside_large = np.zeros((240, 320), bool)
+    inside_large[large.region.slices] = large.alpha > 0
+    inside_small = np.zeros((240, 320), bool)
+    inside_small[small.region.slices] = small.alpha > 0
+    changed[inside_large & ~inside_small] = (255, 0, 255)  # the neighbour's original, outside the small mask
+    only_small = inside_small & ~inside_large
+    assert np.array_equal(_replaced(frame, [small, large])[only_small], _replaced(changed, [small, large])[only_small])
+
+
 def test_ring_is_never_empty():
     assert ring_weight(np.full((10, 10), 0.7, np.float32)).sum() == 100
     alpha = np.ones((10, 10), np.float32)
     alpha[0, 0] = 0.0
     assert ring_weight(alpha).sum() == 1
+    assert ring_weight(alpha, blocked=np.ones((10, 10), np.float32)).sum() == 1, "nothing free: the ring as it is"
 
 
 def _hair_experiment(surround: str) -> float:

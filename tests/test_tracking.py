@@ -13,12 +13,14 @@ from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_
 from anonfilter.errors import AnonfilterError
 from anonfilter.identity.keys import IdentityKeys
 from anonfilter.identity.registry import Identities
+from anonfilter.masks import MaskStyle, face_mask
 from anonfilter.testing import make_frame
 from anonfilter.tracking.assignment import assign, iou_matrix, match_cost
 from anonfilter.tracking.boxes import grow, limit_shrink
 from anonfilter.tracking.kalman import BoxKalman
 from anonfilter.tracking.perframe import PerFrameTracker
 from anonfilter.tracking.settings import TrackerSettings
+from anonfilter.tracking.smoothing import smoothing_radius
 from anonfilter.tracking.temporal import TemporalTracker
 from anonfilter.tracking.track import COASTING, CONFIRMED, ENDED, TENTATIVE, Track
 from anonfilter.types import Detections
@@ -235,7 +237,8 @@ def test_memory_stays_flat_on_a_long_track():
     for index in range(2000):
         tracker_.push(index, FRAME, detections(moving_face(index % 100, speed=1.0)))
     (track,) = tracker_._tracks.active
-    assert len(track.hits) <= TrackerSettings().lookahead + 2
+    settings = TrackerSettings()
+    assert len(track.hits) <= settings.lookahead + 2 + smoothing_radius(settings.smooth * settings.fps)
 
 
 def test_live_returns_each_frame_at_once_and_coasts_with_a_growing_box():
@@ -312,3 +315,51 @@ def test_a_face_found_late_after_a_cut_where_one_was_before_is_covered_from_the_
     assert all(covers(out[index], box) for index in range(40))
     before = TrackerSettings().frames(TrackerSettings().extend_before)
     assert not any(covers(out[index], elsewhere) for index in range(10, 25 - before))
+
+
+def jittery_face(index: int, rng: np.random.Generator, speed: float = 2.0) -> Detections:
+    """A 100-pixel face moving right by ``speed`` pixels per frame, with its box and landmarks off
+    by up to 3 pixels on each frame, as a detector places them."""
+    x = 100 + speed * index
+    box = np.array([[x, 150, x + 100, 250]], np.float32) + rng.uniform(-3, 3, (1, 4)).astype(np.float32)
+    points = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], np.float32) + [x, 150]
+    landmarks = (points + rng.uniform(-3, 3, (5, 2))).astype(np.float32)[None]
+    return Detections(box, np.array([0.9], np.float32), landmarks)
+
+
+def test_smoothing_steadies_landmarks_without_lag_and_never_uncovers_a_detection():
+    rng = np.random.default_rng(3)
+    frames = [jittery_face(index, rng) for index in range(100)]
+    smoothed = run(tracker(), frames)
+    raw = run(tracker(smooth=0.0), frames)
+    true_points = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], np.float32) + [100, 150]
+
+    def jitter(out: dict[int, list]) -> float:
+        points = np.stack([out[index][0].landmarks for index in range(10, 90)])
+        return float(np.abs(np.diff(points, 2, axis=0)).mean())
+
+    assert jitter(smoothed) < 0.5 * jitter(raw)
+    for index in range(10, 90):  # moving steadily: no lag behind the true landmarks
+        error = smoothed[index][0].landmarks - (true_points + [2.0 * index, 0])
+        assert np.abs(error.mean(0)).max() < 1.5
+    for index, found in enumerate(frames):
+        (face,) = smoothed[index]
+        (unsmoothed,) = raw[index]
+        box, detected = np.array(face.box), found.boxes[0]
+        assert (box[:2] <= detected[:2] + 1e-4).all() and (box[2:] >= detected[2:] - 1e-4).all()
+        assert (box[:2] <= np.array(unsmoothed.box[:2]) + 1e-4).all() and (box[2:] >= np.array(unsmoothed.box[2:]) - 1e-4).all()
+        region, alpha = face_mask(face.box, 640, 480, MaskStyle())
+        x0, y0, x1, y1 = (int(np.floor(v)) for v in detected)
+        assert (alpha[y0 - region.y0 : y1 - region.y0, x0 - region.x0 : x1 - region.x0] >= 1.0).all()
+
+
+def test_smoothed_boxes_hold_every_unsmoothed_box_through_gaps_and_detector_runs_every_few_frames():
+    rng = np.random.default_rng(5)
+    frames = [jittery_face(index, rng, speed=4.0) if index % 3 == 0 and not 40 <= index < 55 else None for index in range(90)]
+    smoothed = run(tracker(detect_every=3), frames)
+    raw = run(tracker(detect_every=3, smooth=0.0), frames)
+    for index in range(90):
+        assert len(smoothed[index]) == len(raw[index])
+        for face, unsmoothed in zip(smoothed[index], raw[index]):
+            box, other = np.array(face.box), np.array(unsmoothed.box)
+            assert (box[:2] <= other[:2] + 1e-4).all() and (box[2:] >= other[2:] - 1e-4).all()

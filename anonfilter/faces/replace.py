@@ -53,7 +53,11 @@ from anonfilter.types import Face, FaceStatus, Frame, FrameInfo
 DEFAULT_MIN_SIZE = 20.0
 DEFAULT_FALLBACK_STRENGTH = 0.125
 DEFAULT_SURROUND_BLUR = 0.05
-SURROUNDS = ("fill", "blur")
+SURROUNDS = ("fill", "smooth", "blur")
+TEXTURE_MIN_SIZE = 96.0
+"""With ``surround=fill``, faces of at least this many pixels get the picture around them continued
+into the mask; smaller ones the smooth fill (their surround is a few pixels wide, and on the
+shared crowd clips the continued picture cost CenterFace two of 40 dim audience faces)."""
 DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
@@ -70,7 +74,8 @@ COMMON_OPTIONS = (
         "surround",
         str,
         DEFAULT_SURROUND,
-        "what covers the mask around the new face (hair, ears): fill (painted in from the picture around it) or blur (of the original)",
+        "what covers the mask around the new face (hair, ears): fill (painted in from the picture around it, its texture"
+        " continued), smooth (the same without texture) or blur (of the original)",
         choices=SURROUNDS,
     ),
     Option(
@@ -155,15 +160,18 @@ class LearnedFaceMethod(ABC):
         size = self.paste_size
         matrices = [matrix * (size / self.crop_size) for matrix in matrices]
         synthetic = upsample(synthetic, size)
-        for face, scale, matrix, transform, new in zip(learned, scales, matrices, transforms, synthetic):
+        for position, (face, scale, matrix, transform, new) in enumerate(zip(learned, scales, matrices, transforms, synthetic)):
             # The surround comes from the frame as the faces before left it (the synthetic face
             # and its colours from the original): a neighbour's face inside this mask is pasted
             # over with its replacement, never with its original.
             target = frame[face.region.slices]
             background = _scaled(target, scale)
             coloured = apply_colours(new, transform)
-            if self.surround == "fill":
-                replacement = _filled_paste(background, coloured, matrix, _scaled(face.alpha, scale))
+            if self.surround in ("fill", "smooth"):
+                # The fill takes nothing from the masks of the faces still to come (their originals).
+                known = ring_weight(_scaled(face.alpha, scale), _scaled(_masks_over(face, learned[position + 1 :]), scale))
+                texture = self.surround == "fill" and face.size >= TEXTURE_MIN_SIZE
+                replacement = _filled_paste(background, coloured, matrix, known, texture)
             else:
                 if self.surround_blur > 0:
                     background = face_strength_blur(background, face.size * scale, self.surround_blur)
@@ -195,12 +203,26 @@ class LearnedFaceMethod(ABC):
         return matrix
 
 
-def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of the mask
-    ``alpha``, filled in from the ring of picture around it (no original pixel inside the mask)."""
+def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, known: np.ndarray, texture: bool) -> np.ndarray:
+    """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of its mask,
+    filled in from the ``known`` pixels around it (:func:`~anonfilter.faces.surround.ring_weight`),
+    with their ``texture`` continued or smooth (no original pixel inside the mask)."""
     height, width = background.shape[:2]
     colours, weight = warp_face(face, matrix, width, height)
-    return blend_face(fill_from_ring(background, ring_weight(alpha)), colours, weight)
+    return blend_face(fill_from_ring(background, known, texture=texture), colours, weight)
+
+
+def _masks_over(face: Face, others: Sequence[Face]) -> np.ndarray:
+    """How much the masks of ``others`` cover each pixel of ``face``'s region (the most of any; float32)."""
+    covered = np.zeros(face.alpha.shape, np.float32)
+    for other in others:
+        x0, y0 = max(face.region.x0, other.region.x0), max(face.region.y0, other.region.y0)
+        x1, y1 = min(face.region.x1, other.region.x1), min(face.region.y1, other.region.y1)
+        if x1 > x0 and y1 > y0:
+            mine = covered[y0 - face.region.y0 : y1 - face.region.y0, x0 - face.region.x0 : x1 - face.region.x0]
+            theirs = other.alpha[y0 - other.region.y0 : y1 - other.region.y0, x0 - other.region.x0 : x1 - other.region.x0]
+            np.maximum(mine, theirs, out=mine)
+    return covered
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:

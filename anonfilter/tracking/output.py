@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -21,7 +22,8 @@ from anonfilter.tracking.base import FinishedFrames, TrackedFace
 from anonfilter.tracking.boxes import box_center, box_size, grow, growth, interpolate, limit_shrink
 from anonfilter.tracking.identities import TrackIdentities
 from anonfilter.tracking.settings import TrackerSettings
-from anonfilter.tracking.track import Track
+from anonfilter.tracking.smoothing import smoothed_box, smoothed_landmarks, smoothing_radius
+from anonfilter.tracking.track import Hit, Track
 from anonfilter.types import FaceStatus
 
 
@@ -108,7 +110,12 @@ class LiveCoasting(OutputPolicy):
 
 
 class OfflineFilling(OutputPolicy):
-    """Offline: frames are held back for the lookahead, then gaps are filled and tracks extended."""
+    """Offline: frames are held back for the lookahead, then gaps are filled and tracks extended.
+
+    Every detection is first smoothed over time (:mod:`~anonfilter.tracking.smoothing`): its box
+    and landmarks are fitted through the track's detections within a few frames on both sides,
+    the box never smaller than the detected one.
+    """
 
     def __init__(self, settings: TrackerSettings, tracks: Association, identities: TrackIdentities) -> None:
         """As :class:`OutputPolicy`, with the extensions before and after a track from ``settings``."""
@@ -117,6 +124,8 @@ class OfflineFilling(OutputPolicy):
         self._after = settings.frames(settings.extend_after)
         self.backfill_frames = min(self._before, self.tentative)
         self._pending: deque[int] = deque()
+        self._sigma = settings.smooth * settings.fps
+        self._radius = min(smoothing_radius(self._sigma), settings.lookahead - 1)
 
     @property
     def held_back(self) -> int:
@@ -146,9 +155,20 @@ class OfflineFilling(OutputPolicy):
                 faces.append(face)
         self.tracks.finishing = [track for track in self.tracks.finishing if track.last_hit + self._extension(track)[1] > index]
         for track in self.tracks.all():
-            track.forget(index + 1)
+            track.forget(index + 1, self._radius)
             track.checks.forget(index + 1)
         return index, faces
+
+    def _hit(self, track: Track, index: int) -> Hit:
+        """The detection of ``track`` at ``index``, smoothed over the detections around it."""
+        hit = track.hits[index]
+        frames = track.frames_near(index, self._radius)
+        if len(frames) < 2:
+            return hit
+        hits = [track.hits[frame] for frame in frames]
+        box = smoothed_box(frames, np.stack([other.box for other in hits]), index, self._sigma, hit.box)
+        landmarks = smoothed_landmarks(frames, [other.landmarks for other in hits], index, self._sigma)
+        return replace(hit, box=box, landmarks=landmarks)
 
     def _extension(self, track: Track) -> tuple[int, int]:
         """Frames a track is extended by before its first and after its last detection."""
@@ -164,24 +184,24 @@ class OfflineFilling(OutputPolicy):
             return None
         if scene_end is not None and index > scene_end:
             return None
-        hit = track.hits.get(index)
-        if hit is not None:
+        if index in track.hits:
+            hit = self._hit(track, index)
             return self.face(track, index, hit.box, hit.score, FaceStatus.DETECTED, hit.landmarks)
         previous, following = track.neighbours(index)
         if previous is None:  # before the first detection: moved back along its first steps
-            first = track.hits[following]
+            first = self._hit(track, following)
             shift = track.early_velocity() * (index - following)
             box = self.grown(first.box + np.tile(shift, 2), following - index)
             landmarks = None if first.landmarks is None else first.landmarks + shift
             return self.face(track, index, box, first.score, FaceStatus.FILLED, landmarks)
-        last = track.hits[previous]
+        last = self._hit(track, previous)
         if following is None:  # after the last detection: carried on at its last velocity
             frames = index - previous
             shift = last.velocity * min(frames, self._after)
             box = self.grown(last.box + np.tile(shift, 2), frames)
             landmarks = None if last.landmarks is None else last.landmarks + shift
             return self.face(track, index, box, last.score, FaceStatus.FILLED, landmarks)
-        nxt = track.hits[following]
+        nxt = self._hit(track, following)
         t = (index - previous) / (following - previous)
         box = self.grown(interpolate(last.box, nxt.box, t), min(index - previous, following - index))
         landmarks = None

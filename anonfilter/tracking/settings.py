@@ -54,6 +54,11 @@ class TrackerSettings:
     person's key by re-identification). A face found within :attr:`max_gap` after the cut
     where a track ended at it is covered from the cut on (the same person, if the "cut" was a
     flash). Live tracks coast on through cuts."""
+    smooth: float = 0.08
+    """Offline: each detection's box and landmarks are fitted through the track's detections
+    around it (a local line, Gaussian weights of this many seconds; 0 turns it off), so the
+    mask and a synthetic face's alignment do not jitter with the detector's noise. The box never
+    gets smaller than the detected one on any side."""
     max_shrink_per_second: float = 2.0
     """A mask edge moves inwards by at most this many face sizes per second (a face cannot move
     faster than that; growing is never limited)."""

@@ -96,6 +96,10 @@ class Track:
         after = self._frames[position] if position < len(self._frames) else None
         return before, after
 
+    def frames_near(self, index: int, radius: int) -> list[int]:
+        """The frames of the hits held within ``radius`` frames of ``index`` (both sides), in order."""
+        return self._frames[bisect.bisect_left(self._frames, index - radius) : bisect.bisect_right(self._frames, index + radius)]
+
     def early_velocity(self) -> np.ndarray:
         """``dcx, dcy`` per frame between the first two hits (zero with one hit), at most a face size
         per frame; only meaningful while the first hit is still held."""
@@ -106,9 +110,12 @@ class Track:
         limit = box_size(first.box)
         return np.clip(velocity, -limit, limit)
 
-    def forget(self, index: int) -> None:
-        """Drop the hits before frame ``index`` except the last one (still needed to fill a gap)."""
+    def forget(self, index: int, radius: int = 0) -> None:
+        """Drop the hits before frame ``index`` except the last one (still needed to fill a gap) and
+        those within ``radius`` frames before that one (its smoothing needs them)."""
         position = bisect.bisect_left(self._frames, index) - 1
+        if position > 0:
+            position = bisect.bisect_left(self._frames, self._frames[position] - radius)
         if position > 0:
             for frame in self._frames[:position]:
                 del self.hits[frame]
