@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Callable, Sequence
 
 import cv2
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
@@ -92,3 +94,12 @@ def export_onnx(
             do_constant_folding=fold_constants,
         )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def record_provenance(path: Path, meta: dict[str, object]) -> None:
+    """Write ``meta`` (how the model was made: seed, threads, steps, data) into the ONNX model at ``path``
+    as metadata properties, each value as JSON."""
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {name: json.dumps(value) for name, value in meta.items()})
+    onnx.save(model, str(path))
+    print(f"provenance in {path}: {meta}")

@@ -29,18 +29,16 @@ the steps actually run are recorded in the model (rerun with those as ``--steps`
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from training import data as training_data
-from training.common import export_onnx, mask_tensor, random_batch, seed_everything, to_tensor, train_loop
+from training.common import export_onnx, mask_tensor, random_batch, record_provenance, seed_everything, to_tensor, train_loop
 
 STRUCTURE_CELLS = 8
 """The face's structure and the appearance condition are 8 x 8 cells of the 64 x 64 crop."""
@@ -258,10 +256,7 @@ def main() -> None:
         "trained_on": "CelebA (identities subset) and UTKFace, non-commercial research licences",
     }
     path = args.out / "decoupled.onnx"
-    model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, {name: json.dumps(value) for name, value in meta.items()})
-    onnx.save(model, str(path))
-    print(f"provenance in {path}: {meta}")
+    record_provenance(path, meta)
 
 
 if __name__ == "__main__":

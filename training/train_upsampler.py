@@ -25,18 +25,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.common import export_onnx, gaussian_blur, random_batch, seed_everything, to_tensor, train_loop
+from training.common import export_onnx, gaussian_blur, random_batch, record_provenance, seed_everything, to_tensor, train_loop
 from training.data import CELEBA, UTKFACE, read_faces
 
 SIZE = 128
@@ -137,10 +135,7 @@ def main() -> None:
         "faces": len(faces),
         "trained_on": "CelebA (identities subset) and UTKFace, non-commercial research licences",
     }
-    exported = onnx.load(str(path))
-    onnx.helper.set_model_props(exported, {name: json.dumps(value) for name, value in meta.items()})
-    onnx.save(exported, str(path))
-    print(f"provenance in {path}: {meta}")
+    record_provenance(path, meta)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,22 @@ TILE_OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a fraction of the tile size: faces up to this size are whole in some tile."""
 
 
+def detector_session_options(threads: int) -> onnxruntime.SessionOptions:
+    """onnxruntime options for a detector network that runs beside decoding and encoding, on
+    inputs of many sizes; ``threads`` 0 leaves the thread count to onnxruntime."""
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    # Idle worker threads would spin for work and take CPU from decoding and encoding.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Memory patterns plan one block per input size; with the many sizes of focused detection
+    # (overview, tiles, crops) they doubled the arena: about 95 MB against 48 MB after ten
+    # runs on the facenet clip, for no speed (fresh memory costs more than it saves).
+    options.enable_mem_pattern = False
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 class CenterFace:
     """Detects faces with scores above ``threshold``; boxes and landmarks in frame coordinates.
 
@@ -165,16 +181,7 @@ class CenterFace:
             raise AnonfilterError("centerface: threshold must be between 0 and 1 (exclusive), tiles >= 1 and threads >= 0")
         if precision not in PRECISIONS:
             raise AnonfilterError(f"centerface: precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        # Idle worker threads would spin for work and take CPU from decoding and encoding.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Memory patterns plan one block per input size; with the many sizes of focused detection
-        # (overview, tiles, crops) they doubled the arena: about 95 MB against 48 MB after ten
-        # runs on the facenet clip, for no speed (fresh memory costs more than it saves).
-        options.enable_mem_pattern = False
-        if threads:
-            options.intra_op_num_threads = threads
+        options = detector_session_options(threads)
         model = INT8_MODEL if precision == "int8" else load_model(model_path()).SerializeToString()
         self.session = inference_session(model, options, provider)
         self.precision = precision

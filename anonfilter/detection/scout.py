@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import onnxruntime
 
+from anonfilter.detection.centerface import detector_session_options
 from anonfilter.geometry import Rect
 from anonfilter.types import Frame
 
@@ -57,13 +58,7 @@ class Scout:
     """Candidate face boxes from the scout network."""
 
     def __init__(self, threshold: float = THRESHOLD, threads: int = THREADS, model: str = MODEL) -> None:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.enable_mem_pattern = False
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(model, detector_session_options(threads), providers=["CPUExecutionProvider"])
         self.threshold = threshold
 
     def candidates(self, image: Frame, scale: float) -> np.ndarray:
