@@ -99,8 +99,9 @@ def composite(target: np.ndarray, replacement: np.ndarray, alpha: np.ndarray) ->
     target[y0:y1, x0:x1] = replacement[y0:y1, x0:x1]
 
 
-MIN_CORE_PIXELS = 64 * 64
-"""Masks smaller than this are blended whole (looking for the opaque core costs more than it saves)."""
+MIN_CORE_PIXELS = 160 * 160
+"""Masks smaller than this are blended whole: finding the core and blending four strips costs more
+than it saves up to about 160 x 160 pixels, a face of about 90 px (figures: docs/benchmark.md)."""
 
 
 def opaque_core(alpha: np.ndarray) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:

@@ -165,10 +165,15 @@ class OfflineFilling(OutputPolicy):
         frames = track.frames_near(index, self._radius)
         if len(frames) < 2:
             return hit
+        known = track.smoothed.get(index)
+        if known is not None and known[0] == tuple(frames):
+            return known[1]
         hits = [track.hits[frame] for frame in frames]
         box = smoothed_box(frames, np.stack([other.box for other in hits]), index, self._sigma, hit.box)
         landmarks = smoothed_landmarks(frames, [other.landmarks for other in hits], index, self._sigma)
-        return replace(hit, box=box, landmarks=landmarks)
+        smoothed = replace(hit, box=box, landmarks=landmarks)
+        track.smoothed[index] = (tuple(frames), smoothed)
+        return smoothed
 
     def _extension(self, track: Track) -> tuple[int, int]:
         """Frames a track is extended by before its first and after its last detection."""

@@ -63,6 +63,11 @@ class Track:
         self.from_cut = False
         """True when the track began soon after a scene cut where a track ended at it; it is
         then covered back to the cut, whatever the usual extension."""
+        self.smoothed: dict[int, tuple[tuple[int, ...], Hit]] = {}
+        """Hits smoothed over the hits near them (offline), by frame, with the frames of the hits
+        they were fitted through: a filled frame needs the hits on both sides of its gap, so each
+        is asked for again on every frame of the gap; while those frames are the same, so is the fit.
+        Dropped with the hit by :meth:`forget`."""
         self.add_hit(index, box, score, landmarks, high, update=False)
 
     def add_hit(self, index: int, box: np.ndarray, score: float, landmarks: Optional[np.ndarray], high: bool, update: bool = True) -> None:
@@ -119,6 +124,7 @@ class Track:
         if position > 0:
             for frame in self._frames[:position]:
                 del self.hits[frame]
+                self.smoothed.pop(frame, None)
             del self._frames[:position]
 
     @property
