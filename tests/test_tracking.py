@@ -239,6 +239,7 @@ def test_memory_stays_flat_on_a_long_track():
     (track,) = tracker_._tracks.active
     settings = TrackerSettings()
     assert len(track.hits) <= settings.lookahead + 2 + smoothing_radius(settings.smooth * settings.fps)
+    assert set(track.smoothed) <= set(track.hits)  # the smoothed hits kept go with their hits
 
 
 def test_live_returns_each_frame_at_once_and_coasts_with_a_growing_box():
@@ -363,3 +364,31 @@ def test_smoothed_boxes_hold_every_unsmoothed_box_through_gaps_and_detector_runs
         for face, unsmoothed in zip(smoothed[index], raw[index]):
             box, other = np.array(face.box), np.array(unsmoothed.box)
             assert (box[:2] <= other[:2] + 1e-4).all() and (box[2:] >= other[2:] - 1e-4).all()
+
+
+class _Forgetful(dict):
+    """A cache that keeps nothing."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
+
+
+def test_a_smoothed_hit_kept_is_the_one_fitted_afresh(monkeypatch):
+    """Each hit's fit is kept while the hits around it stay the same (filled frames ask for the
+    hits on both sides of their gap on every frame); what comes out is what fitting it afresh
+    every time gives. A gap of 23 frames: the first filled frame is finished before the hits
+    after the one that ends the gap are all in, and the next one after one more of them came."""
+    rng = np.random.default_rng(5)
+    frames = [jittery_face(index, rng) if index < 3 or 26 <= index < 60 else None for index in range(60)]
+    kept = run(tracker(), frames)
+    started = Track.__init__
+
+    def forgetting(self, *args, **kwargs) -> None:
+        started(self, *args, **kwargs)
+        self.smoothed = _Forgetful()
+
+    monkeypatch.setattr(Track, "__init__", forgetting)
+    afresh = run(tracker(), frames)
+    for index in range(60):
+        assert [face.box for face in kept[index]] == [face.box for face in afresh[index]]
+        assert all(np.array_equal(a.landmarks, b.landmarks) for a, b in zip(kept[index], afresh[index]))
