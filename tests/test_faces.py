@@ -210,6 +210,17 @@ def test_the_fill_takes_nothing_from_a_neighbour_still_to_be_replaced():
     assert np.array_equal(_replaced(frame, [small, large])[only_small], _replaced(changed, [small, large])[only_small])
 
 
+def test_the_fill_under_the_chin_comes_from_below_the_mask():
+    """Where the mask reaches its region's lower edge, the fill there continues the picture below
+    the region (a neck, a dress), not the background on the far side of the face (a pale band)."""
+    frame = np.full((300, 300, 3), 235, np.uint8)
+    face = make_face((110, 60, 190, 166), frame.shape)
+    assert face.alpha[-1, face.alpha.shape[1] // 2] > 0.1, "the mask should reach the region's lower edge"
+    frame[170:, 95:205] = (200, 40, 40)
+    under_chin = _replaced(frame, [face])[195:207, 150].astype(int)
+    assert np.abs(under_chin - (200, 40, 40)).max() < 20, f"a pale band under the chin: {under_chin.tolist()}"
+
+
 def test_ring_is_never_empty():
     assert ring_weight(np.full((10, 10), 0.7, np.float32)).sum() == 100
     alpha = np.ones((10, 10), np.float32)
