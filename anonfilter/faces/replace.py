@@ -59,8 +59,9 @@ TEXTURE_MIN_SIZE = 96.0
 into the mask; smaller ones the smooth fill (their surround is a few pixels wide, and on the
 shared crowd clips the continued picture cost CenterFace two of 40 dim audience faces)."""
 FILL_MARGIN = 0.15
-"""The surround is filled in from a window this much wider than the face's region on every side
-(a fraction of the region's longer side), so there is a ring of picture below the chin too."""
+"""With the picture continued (``texture``), the surround is filled in from a window this much wider
+than the face's region on every side (a fraction of the region's longer side), so there is a ring
+of picture below the chin too."""
 DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
@@ -211,14 +212,15 @@ def _filled_surround(frame: Frame, face: Face, later: Sequence[Face], scale: flo
     from the picture around its mask (:func:`~anonfilter.faces.surround.fill_from_ring`), with the
     picture's ``texture`` continued or smooth.
 
-    The fill is computed on the region widened by :data:`FILL_MARGIN` on every side (within the
-    frame): where the mask reaches the region's edge (under the chin, on a face whose box is tall)
-    the region has no ring there, and a fill from the far side of the mask laid a pale band over
-    the neck. No pixel of this face's mask, nor of the masks of the ``later`` faces (their
+    With ``texture``, the fill is computed on the region widened by :data:`FILL_MARGIN` on every
+    side (within the frame): where the mask reaches the region's edge (under the chin, on a face
+    whose box is tall) the region has no ring there, and a fill from the far side of the mask laid
+    a pale band over the neck. (The smooth fill of small faces keeps to the region: their
+    surround is a few pixels wide.) No pixel of this face's mask, nor of the masks of the ``later`` faces (their
     originals are still in the frame), is filled from.
     """
     height, width = frame.shape[:2]
-    margin = round(FILL_MARGIN * max(face.region.width, face.region.height))
+    margin = round(FILL_MARGIN * max(face.region.width, face.region.height)) if texture else 0
     window = Region(
         max(0, face.region.x0 - margin),
         max(0, face.region.y0 - margin),
