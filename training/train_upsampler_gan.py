@@ -23,10 +23,15 @@ Every ``--eval-every`` steps the generator is scored on held-out crops (sharpnes
 the Laplacian inside the face mask, against the real crops'; low-frequency error to the input)
 and exported as a checkpoint; at the end the best checkpoint by that score (``pick``) is
 written to ``--out``. The crops come aligned at 128 px from the cache of ``training/data.py``
-(``aligned128_*.npz``).
+(``python -m training.data ../shared/data/train --size 128`` makes it, about 3 minutes).
 
     pip install torch==2.13.0     # the CPU build, training only
-    nice -n 10 python -m training.train_upsampler_gan ../shared/data/train --out anonfilter/faces
+    python -m training.data ../shared/data/train --size 128
+    nice -n 10 python -m training.train_upsampler_gan ../shared/data/train --threads 1 --steps 1200
+
+Tried for issue 21 and not kept: the sharpness it added was mostly a period-2 stripe pattern of the
+pixel shuffle, and with ``--stripes`` penalising it, no more than the shipped weights' (figures in
+docs/methods.md). So ``--out`` defaults to the checkpoint folder, not to ``anonfilter/faces``.
 
 Trained on UTKFace and CelebA crops (../shared/data/train): their non-commercial licences apply
 to the weights.
@@ -51,6 +56,7 @@ from torch.nn import functional as F
 
 from anonfilter.faces.models import from_output, to_input
 from anonfilter.faces.upsample import sharpness
+from training import data as training_data
 from training.common import export_onnx, record_provenance, seed_everything, to_tensor
 from training.train_upsampler import Upsampler, degrade
 
@@ -168,13 +174,13 @@ def shrink(faces: np.ndarray) -> np.ndarray:
     return np.stack([cv2.resize(face, (SIZE // 2, SIZE // 2), interpolation=cv2.INTER_AREA) for face in faces])
 
 
-def load_crops(cache: Path, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` aligned 128-px crops, half CelebA, half UTKFace, from the training data cache."""
-    with np.load(cache) as data:
-        parts = []
-        for name in ("celeba", "utkface"):
-            array = data[name]
-            parts.append(array[np.sort(rng.choice(len(array), size=min(count // 2, len(array)), replace=False))])
+def load_crops(train_dir: Path, cache: Path, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` aligned 128-px crops, half CelebA, half UTKFace (:func:`training.data.load`, cached)."""
+    data = training_data.load(train_dir, cache, size=SIZE)
+    parts = [
+        data[name][np.sort(rng.choice(len(data[name]), size=min(count // 2, len(data[name])), replace=False))]
+        for name in ("celeba", "utkface")
+    ]
     return np.concatenate(parts)
 
 
@@ -208,11 +214,11 @@ def pick(history: list[dict[str, float]], real_sharpness: float, tolerance: floa
 def main() -> None:
     """Load the crops, make our faces, train, score checkpoints, export the chosen one."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("train_dir", type=Path, help="the shared data's train/ folder (for the cache, see training/data.py)")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/anonfilter-train-cache/aligned128_utk12000.npz"))
+    parser.add_argument("train_dir", type=Path, help="the shared data's train/ folder")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/anonfilter-train-cache"), help="training/data.py's cache folder")
     parser.add_argument("--start", type=Path, default=Path("anonfilter/faces/upsampler.onnx"), help="the weights to start from")
     parser.add_argument("--plugin", type=Path, default=Path("plugins/anonfilter_latentshift"), help="latentshift's model folder")
-    parser.add_argument("--out", type=Path, default=Path("anonfilter/faces"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/upsampler-gan"), help="folder for the chosen upsampler.onnx")
     parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/upsampler-gan"))
     parser.add_argument("--faces", type=int, default=6000, help="training crops (half CelebA, half UTKFace)")
     parser.add_argument("--steps", type=int, default=1000)
@@ -235,7 +241,7 @@ def main() -> None:
     print(vars(args), flush=True)
     rng = seed_everything(args.seed, args.threads)
     started = time.time()
-    crops = load_crops(args.cache, args.faces + HELD_OUT, rng)
+    crops = load_crops(args.train_dir, args.cache, args.faces + HELD_OUT, rng)
     crops = crops[rng.permutation(len(crops))]
     crops, held_out = crops[:-HELD_OUT], crops[-HELD_OUT:]
     make_ours = OurFaces(args.plugin)
@@ -318,7 +324,7 @@ def main() -> None:
             "faces": len(crops),
             "width": args.width,
             "losses": {"adversarial": args.adversarial, "pixel": args.pixel, "energy": args.energy, "stripes": args.stripes, "lr": args.lr},
-            "start": "the L1-trained upsampler (training/train_upsampler.py, 688 steps)",
+            "start": str(args.start),
             "held_out": {name: round(value, 3) for name, value in chosen.items()},
             "trained_on": "CelebA (identities subset) and UTKFace, non-commercial research licences",
         },
