@@ -292,7 +292,7 @@ def test_the_face_pasted_is_the_upsampled_one(monkeypatch):
 
 def test_the_upsampler_adds_detail_that_keeps_to_the_input():
     """On a real photo never used in training, shrunk from 128 to 64 pixels and brought back: the
-    learned upsampler draws detail (several times a bilinear upscale's, less than the original
+    learned upsampler draws detail (over 2.5 times a bilinear upscale's, less than the original
     has), and its low frequencies stay those of the input (shrunk and blurred again, within
     1.5 grey levels of the original's)."""
     from tests.replacement import load_portrait
@@ -302,7 +302,7 @@ def test_the_upsampler_adds_detail_that_keeps_to_the_input():
     small = cv2.resize(face, (OUTPUT_SIZE // 2, OUTPUT_SIZE // 2), interpolation=cv2.INTER_AREA)
     learned = upsample(small[None])[0]
     bilinear = cv2.resize(small, (OUTPUT_SIZE, OUTPUT_SIZE), interpolation=cv2.INTER_LINEAR)
-    assert 3 * sharpness(bilinear) < sharpness(learned) < sharpness(face)
+    assert 2.5 * sharpness(bilinear) < sharpness(learned) < sharpness(face)
 
     def low(crop: np.ndarray) -> np.ndarray:
         shrunk = cv2.resize(crop, (OUTPUT_SIZE // 2, OUTPUT_SIZE // 2), interpolation=cv2.INTER_AREA)
