@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from anonfilter.detection.centerface import CenterFace
-from anonfilter.faces.align import alignment_matrix, warp_to_crop
+from anonfilter.faces.align import CROP_SIZE, alignment_matrix, warp_to_crop
 
 CELEBA = "celeba_ids_128"
 UTKFACE = "utkface_128"
@@ -40,34 +40,34 @@ def read_faces(tar_path: Path, names: list[str]) -> list[np.ndarray]:
     return images
 
 
-def align_faces(images: list[np.ndarray], detector: CenterFace) -> tuple[np.ndarray, np.ndarray]:
-    """Canonical crops of the most confident face in each image, and a mask of the images with a face."""
-    crops = np.zeros((len(images), 64, 64, 3), np.uint8)
+def align_faces(images: list[np.ndarray], detector: CenterFace, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical ``size``-px crops of the most confident face in each image, and a mask of the images with a face."""
+    crops = np.zeros((len(images), size, size, 3), np.uint8)
     found = np.zeros(len(images), bool)
     for index, image in enumerate(images):
         detections = detector.detect(image)
         if len(detections) == 0:
             continue
         best = int(np.argmax(detections.scores))
-        matrix = alignment_matrix(tuple(detections.boxes[best]), detections.landmarks[best])
-        crops[index] = warp_to_crop(image, matrix)
+        matrix = alignment_matrix(tuple(detections.boxes[best]), detections.landmarks[best], size)
+        crops[index] = warp_to_crop(image, matrix, size)
         found[index] = True
     return crops, found
 
 
-def prepare(train_dir: Path, utkface_count: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Aligned crops: all CelebA faces with their identity, and ``utkface_count`` random UTKFace faces."""
+def prepare(train_dir: Path, utkface_count: int, seed: int = 0, size: int = CROP_SIZE) -> dict[str, np.ndarray]:
+    """Aligned ``size``-px crops: all CelebA faces with their identity, and ``utkface_count`` random UTKFace faces."""
     detector = CenterFace(threads=1, precision="fp32")  # the precision the committed weights were trained with
     with open(train_dir / f"{CELEBA}.csv") as file:
         rows = list(csv.DictReader(file))
     celeba_names = [row["file"] for row in rows]
     celeba_ids = np.array([int(row["identity"]) for row in rows])
-    celeba, celeba_found = align_faces(read_faces(train_dir / f"{CELEBA}.tar", celeba_names), detector)
+    celeba, celeba_found = align_faces(read_faces(train_dir / f"{CELEBA}.tar", celeba_names), detector, size)
     with open(train_dir / f"{UTKFACE}.csv") as file:
         utk_names = [row["file"] for row in csv.DictReader(file)]
     rng = np.random.default_rng(seed)
     utk_names = sorted(rng.choice(utk_names, size=min(utkface_count, len(utk_names)), replace=False).tolist())
-    utk, utk_found = align_faces(read_faces(train_dir / f"{UTKFACE}.tar", utk_names), detector)
+    utk, utk_found = align_faces(read_faces(train_dir / f"{UTKFACE}.tar", utk_names), detector, size)
     return {
         "celeba": celeba[celeba_found],
         "celeba_ids": celeba_ids[celeba_found],
@@ -75,12 +75,12 @@ def prepare(train_dir: Path, utkface_count: int, seed: int = 0) -> dict[str, np.
     }
 
 
-def load(train_dir: Path, cache_dir: Path, utkface_count: int = 12000) -> dict[str, np.ndarray]:
-    """The aligned training crops, from ``cache_dir`` when prepared before."""
-    cache = cache_dir / f"aligned64_utk{utkface_count}.npz"
+def load(train_dir: Path, cache_dir: Path, utkface_count: int = 12000, size: int = CROP_SIZE) -> dict[str, np.ndarray]:
+    """The training crops aligned at ``size`` pixels, from ``cache_dir`` when prepared before."""
+    cache = cache_dir / f"aligned{size}_utk{utkface_count}.npz"
     if not cache.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        data = prepare(train_dir, utkface_count)
+        data = prepare(train_dir, utkface_count, size=size)
         partial = cache.with_name(f"{cache.stem}.{os.getpid()}.partial.npz")
         np.savez(partial, **data)
         os.replace(partial, cache)  # atomic: two scripts preparing at once never see half a file
@@ -94,8 +94,9 @@ def main() -> None:
     parser.add_argument("train_dir", type=Path, help="the shared data's train/ folder")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/anonfilter-train-cache"))
     parser.add_argument("--utkface", type=int, default=12000, help="how many UTKFace faces to use")
+    parser.add_argument("--size", type=int, default=CROP_SIZE, help="side of the aligned crops (128 for train_upsampler_gan)")
     args = parser.parse_args()
-    data = load(args.train_dir, args.cache, args.utkface)
+    data = load(args.train_dir, args.cache, args.utkface, args.size)
     print({name: array.shape for name, array in data.items()})
 
 

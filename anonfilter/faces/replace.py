@@ -48,7 +48,7 @@ from anonfilter.faces.upsample import OUTPUT_SIZE, upsample
 from anonfilter.hookspecs import Option
 from anonfilter.masks import composite
 from anonfilter.methods import face_strength_blur
-from anonfilter.types import Face, FaceStatus, Frame, FrameInfo
+from anonfilter.types import Face, FaceStatus, Frame, FrameInfo, Region
 
 DEFAULT_MIN_SIZE = 20.0
 DEFAULT_FALLBACK_STRENGTH = 0.125
@@ -58,6 +58,10 @@ TEXTURE_MIN_SIZE = 96.0
 """With ``surround=fill``, faces of at least this many pixels get the picture around them continued
 into the mask; smaller ones the smooth fill (their surround is a few pixels wide, and on the
 shared crowd clips the continued picture cost CenterFace two of 40 dim audience faces)."""
+FILL_MARGIN = 0.15
+"""With the picture continued (``texture``), the surround is filled in from a window this much wider
+than the face's region on every side (a fraction of the region's longer side), so there is a ring
+of picture below the chin too."""
 DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
@@ -168,10 +172,10 @@ class LearnedFaceMethod(ABC):
             background = _scaled(target, scale)
             coloured = apply_colours(new, transform)
             if self.surround in ("fill", "smooth"):
-                # The fill takes nothing from the masks of the faces still to come (their originals).
-                known = ring_weight(_scaled(face.alpha, scale), _scaled(_masks_over(face, learned[position + 1 :]), scale))
                 texture = self.surround == "fill" and face.size >= TEXTURE_MIN_SIZE
-                replacement = _filled_paste(background, coloured, matrix, known, texture)
+                filled = _filled_surround(frame, face, learned[position + 1 :], scale, background.shape[:2], texture)
+                colours, weight = warp_face(coloured, matrix, background.shape[1], background.shape[0])
+                replacement = blend_face(filled, colours, weight)
             else:
                 if self.surround_blur > 0:
                     background = face_strength_blur(background, face.size * scale, self.surround_blur)
@@ -203,23 +207,45 @@ class LearnedFaceMethod(ABC):
         return matrix
 
 
-def _filled_paste(background: np.ndarray, face: np.ndarray, matrix: np.ndarray, known: np.ndarray, texture: bool) -> np.ndarray:
-    """``face`` (canonical crop) pasted into ``background`` by ``matrix`` over the rest of its mask,
-    filled in from the ``known`` pixels around it (:func:`~anonfilter.faces.surround.ring_weight`),
-    with their ``texture`` continued or smooth (no original pixel inside the mask)."""
-    height, width = background.shape[:2]
-    colours, weight = warp_face(face, matrix, width, height)
-    return blend_face(fill_from_ring(background, known, texture=texture), colours, weight)
+def _filled_surround(frame: Frame, face: Face, later: Sequence[Face], scale: float, shape: tuple[int, int], texture: bool) -> np.ndarray:
+    """What lies under ``face``'s new face: its region (scaled by ``scale`` to ``shape``) filled in
+    from the picture around its mask (:func:`~anonfilter.faces.surround.fill_from_ring`), with the
+    picture's ``texture`` continued or smooth.
+
+    With ``texture``, the fill is computed on the region widened by :data:`FILL_MARGIN` on every
+    side (within the frame): where the mask reaches the region's edge (under the chin, on a face
+    whose box is tall) the region has no ring there, and a fill from the far side of the mask laid
+    a pale band over the neck. (The smooth fill of small faces keeps to the region: their
+    surround is a few pixels wide.) No pixel of this face's mask, nor of the masks of the ``later`` faces (their
+    originals are still in the frame), is filled from.
+    """
+    height, width = frame.shape[:2]
+    margin = round(FILL_MARGIN * max(face.region.width, face.region.height)) if texture else 0
+    window = Region(
+        max(0, face.region.x0 - margin),
+        max(0, face.region.y0 - margin),
+        min(width, face.region.x1 + margin),
+        min(height, face.region.y1 + margin),
+    )
+    alpha = np.zeros((window.height, window.width), np.float32)
+    alpha[face.region.y0 - window.y0 : face.region.y1 - window.y0, face.region.x0 - window.x0 : face.region.x1 - window.x0] = face.alpha
+    known = ring_weight(_scaled(alpha, scale), _scaled(_masks_over(window, later), scale))
+    filled = fill_from_ring(_scaled(frame[window.slices], scale), known, texture=texture)
+    y0, x0 = round((face.region.y0 - window.y0) * scale), round((face.region.x0 - window.x0) * scale)
+    inner = filled[y0 : y0 + shape[0], x0 : x0 + shape[1]]
+    if inner.shape[:2] != shape:  # rounding of the scaled sizes: at most a pixel
+        inner = cv2.resize(inner, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return inner
 
 
-def _masks_over(face: Face, others: Sequence[Face]) -> np.ndarray:
-    """How much the masks of ``others`` cover each pixel of ``face``'s region (the most of any; float32)."""
-    covered = np.zeros(face.alpha.shape, np.float32)
+def _masks_over(region: Region, others: Sequence[Face]) -> np.ndarray:
+    """How much the masks of ``others`` cover each pixel of ``region`` (the most of any; float32)."""
+    covered = np.zeros((region.height, region.width), np.float32)
     for other in others:
-        x0, y0 = max(face.region.x0, other.region.x0), max(face.region.y0, other.region.y0)
-        x1, y1 = min(face.region.x1, other.region.x1), min(face.region.y1, other.region.y1)
+        x0, y0 = max(region.x0, other.region.x0), max(region.y0, other.region.y0)
+        x1, y1 = min(region.x1, other.region.x1), min(region.y1, other.region.y1)
         if x1 > x0 and y1 > y0:
-            mine = covered[y0 - face.region.y0 : y1 - face.region.y0, x0 - face.region.x0 : x1 - face.region.x0]
+            mine = covered[y0 - region.y0 : y1 - region.y0, x0 - region.x0 : x1 - region.x0]
             theirs = other.alpha[y0 - other.region.y0 : y1 - other.region.y0, x0 - other.region.x0 : x1 - other.region.x0]
             np.maximum(mine, theirs, out=mine)
     return covered

@@ -55,7 +55,7 @@ def ring_weight(alpha: np.ndarray, blocked: Optional[np.ndarray] = None) -> np.n
     threshold = max(KNOWN_ALPHA, float(alpha.min()) if alpha.size else 0.0)
     ring = alpha <= threshold
     if blocked is not None:
-        free = ring & (blocked <= KNOWN_ALPHA)
+        free = ring & (blocked <= 0.0)
         if free.any():
             ring = free
     return ring.astype(np.float32)

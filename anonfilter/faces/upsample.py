@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import onnxruntime
 
+from anonfilter.faces.blend import canonical_mask
 from anonfilter.faces.models import beside, from_output, onnx_session, to_input
 
 OUTPUT_SIZE = 128
@@ -41,3 +42,11 @@ def upsample(faces: np.ndarray, size: int = OUTPUT_SIZE) -> np.ndarray:
     if 2 * side == size:
         return from_output(_session().run(["output"], {"face": to_input(faces)})[0])
     return np.stack([cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC) for face in faces])
+
+
+def sharpness(face: np.ndarray) -> float:
+    """The detail in a canonical face crop (``s x s x 3`` uint8 RGB): the variance of the Laplacian
+    of its grey levels inside :func:`~anonfilter.faces.blend.canonical_mask` (the figure
+    docs/methods.md compares upsamplers by; a real 128-px face has several times a smeared one's)."""
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return float(cv2.Laplacian(grey, cv2.CV_64F)[canonical_mask(face.shape[0]) > 0.5].var())
