@@ -29,7 +29,7 @@ from anonfilter.types import Frame
 
 MODEL = os.path.join(os.path.dirname(__file__), "scout.onnx")
 """The committed network (tens of kB)."""
-INPUT_NAME = "image"
+INPUT_NAME = "grey"
 OUTPUT_NAMES = ("heatmap", "size")
 STRIDE = 8
 """The heatmap's cells are this many network pixels apart."""
@@ -60,24 +60,19 @@ class Scout:
     def __init__(self, threshold: float = THRESHOLD, threads: int = THREADS, model: str = MODEL) -> None:
         self.session = onnxruntime.InferenceSession(model, detector_session_options(threads), providers=["CPUExecutionProvider"])
         self.threshold = threshold
-        network_input = self.session.get_inputs()[0]
-        self.input_name = network_input.name
-        self.colour = network_input.shape[1] == 3
-        """True for a network on RGB (the committed one), False for one on grey (the first scout, for comparisons)."""
 
     def candidates(self, image: Frame, scale: float) -> np.ndarray:
         """``(N, 5)``: boxes (``image`` coordinates) and scores of the faces the scout sees in ``image`` (RGB)
         scaled by ``scale``."""
         height, width = image.shape[:2]
         net_w, net_h = max(STRIDE, round(width * scale)), max(STRIDE, round(height * scale))
-        picture = image if self.colour else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if (net_w, net_h) != (width, height):
-            picture = cv2.resize(picture, (net_w, net_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            grey = cv2.resize(grey, (net_w, net_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         pad_w, pad_h = -net_w % STRIDE, -net_h % STRIDE
         if pad_w or pad_h:
-            picture = cv2.copyMakeBorder(picture, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-        blob = picture.transpose(2, 0, 1)[None] if self.colour else picture[None, None]
-        heatmap, size = self.session.run(list(OUTPUT_NAMES), {self.input_name: blob.astype(np.float32)})
+            grey = cv2.copyMakeBorder(grey, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        heatmap, size = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: grey[None, None].astype(np.float32)})
         heat = heatmap[0, 0]
         peaks = (heat >= self.threshold) & (heat >= cv2.dilate(heat, np.ones((3, 3), np.uint8)))
         rows, columns = np.nonzero(peaks)
