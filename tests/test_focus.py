@@ -20,7 +20,7 @@ from anonfilter.detection.focus import (
     SearchGeometry,
     joined,
 )
-from anonfilter.geometry import tile_grid
+from anonfilter.geometry import tile_grid, union_area
 from anonfilter.plugins import PluginHost
 from anonfilter.types import Detections
 from tests.data import shared_path
@@ -91,6 +91,18 @@ def test_overlapping_crops_are_joined_only_when_that_is_cheaper():
     assert len(joined(touching_corners)) == 2
     apart = [((0, 0, 160, 160), 1.0), ((500, 500, 660, 660), 1.0)]
     assert joined(apart) == apart
+
+
+def test_the_union_of_crops_is_their_area_counted_once_and_never_more_than_the_joined_crops():
+    assert union_area([]) == 0
+    assert union_area([(0, 0, 10, 10), (5, 5, 15, 15)]) == 175
+    rng = np.random.default_rng(3)
+    crops = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in rng.integers(1, 300, (40, 4))]
+    painted = np.zeros((600, 600), bool)
+    for x0, y0, x1, y1 in crops:
+        painted[y0:y1, x0:x1] = True
+    assert union_area(crops) == painted.sum()  # so a fallback decided on the union is the one the joined crops decide
+    assert union_area(crops) <= sum((x1 - x0) * (y1 - y0) for (x0, y0, x1, y1), _scale in joined([(crop, 1.0) for crop in crops]))
 
 
 class CropRecorder:

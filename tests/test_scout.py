@@ -90,3 +90,18 @@ def test_the_scout_flags_every_face_of_16_px_and_more_on_a_generated_clip(tmp_pa
                     flagged += holds(crops, box)
     assert total >= 20
     assert flagged == total
+
+
+def test_the_scout_and_the_search_with_it_are_deterministic(tmp_path):
+    """The same frame gives the same candidates and the same faces, run after run and in a new session."""
+    videos = shared_path("videos/liveportrait_d0.mp4").parent
+    clip = make_clip(tmp_path / "clip.mp4", 1920, 1080, 1, 8, seed=7, videos=videos)
+    with av.open(str(clip.path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    first, again = Scout().candidates(frame, 1.125), Scout().candidates(frame, 1.125)
+    assert len(first) and np.array_equal(first, again)
+    recorders = [ShapeRecorder(), ShapeRecorder()]
+    searches = [FocusedDetection(recorder, scout=Scout()) for recorder in recorders]
+    for focus in searches:
+        focus.detect(frame, np.zeros((0, 4)))
+    assert recorders[0].shapes == recorders[1].shapes and searches[0].passes == searches[1].passes

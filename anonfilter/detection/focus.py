@@ -42,7 +42,7 @@ import numpy as np
 from anonfilter.detection.changes import ChangeMap
 from anonfilter.detection.regions import detect_in_region, merge, resize, scaled
 from anonfilter.detection.scout import Scout, confirm_regions, scout_scales
-from anonfilter.geometry import Rect, iou_matrix, spans, tile_grid
+from anonfilter.geometry import Rect, iou_matrix, spans, tile_grid, union_area
 from anonfilter.hookspecs import Detector
 from anonfilter.types import Detections, Frame
 
@@ -276,9 +276,10 @@ class FocusedDetection:
         candidates = np.concatenate([self.scout.candidates(piece, scout_scale) for scout_scale in scales])
         candidates[:, :4] += np.float32([x0, y0, x0, y0])
         candidates = candidates[~within(candidates[:, :4], found.boxes)]
-        crops = [
-            crop for crop, _scale in joined([(crop, 1.0) for crop in confirm_regions(candidates, geometry.close_scale, width, height)])
-        ]
+        crops = confirm_regions(candidates, geometry.close_scale, width, height)
+        # The joined crops hold at least their union: a region that falls back on the union needs no joining (quadratic).
+        if union_area(crops) <= SCOUT_FALLBACK * _area(region):
+            crops = [crop for crop, _scale in joined([(crop, 1.0) for crop in crops])]
         if sum(_area(crop) for crop in crops) > SCOUT_FALLBACK * _area(region):
             self.passes["fallback"] += 1
             return [detect_in_region(self.detector.detect, frame, region, geometry.close_scale)]
