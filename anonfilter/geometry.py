@@ -73,8 +73,9 @@ def tiles_across(width: int, height: int, tiles: int, overlap: float) -> list[Re
 
 
 def union_area(rects: Sequence[Rect]) -> int:
-    """The area (pixels) of the union of ``rects``, exactly, on the grid of their own edges: linear
-    in the rectangles for a fixed grid, where joining them pair by pair is quadratic."""
+    """The area (pixels) of the union of ``rects`` (integer corners), exactly: one pass over the
+    rectangles on the grid of their own edges (at most (2n)^2 cells), with none of the pairwise
+    joining and rejoining of :func:`~anonfilter.detection.focus.joined`."""
     if not len(rects):
         return 0
     boxes = np.asarray(rects, np.int64).reshape(-1, 4)

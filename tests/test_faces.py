@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -16,10 +18,11 @@ from anonfilter.faces.align import (
     warp_to_crop,
 )
 from anonfilter.faces.blend import canonical_mask, match_colours
+from anonfilter.faces.replace import _filled_surround
 from anonfilter.faces.surround import fill_from_ring, ring_weight
 from anonfilter.faces.upsample import OUTPUT_SIZE, sharpness, upsample
 from anonfilter.testing import CONFORMANCE_CHECKS, make_face, make_frame
-from anonfilter.types import FrameInfo
+from anonfilter.types import FrameInfo, Region
 
 
 class Negative(LearnedFaceMethod):
@@ -147,7 +150,6 @@ def test_a_neighbours_original_is_never_pasted_over_its_replacement():
 def test_a_detected_face_goes_over_a_larger_face_the_tracker_only_filled_in():
     """A filled-in box is the tracker's guess (a track extended back before the face came in,
     say); a face the detector saw in this frame keeps its replacement on top of it."""
-    from dataclasses import replace
 
     frame = make_frame(240, 320, seed=5)
     guessed = replace(make_face((40, 20, 240, 220), frame.shape, identity_key=1, track_id=1), status="filled")
@@ -227,6 +229,19 @@ def test_ring_is_never_empty():
     alpha[0, 0] = 0.0
     assert ring_weight(alpha).sum() == 1
     assert ring_weight(alpha, blocked=np.ones((10, 10), np.float32)).sum() == 1, "nothing free: the ring as it is"
+
+
+def test_a_face_ringed_by_a_later_mask_gets_no_picture_of_it():
+    """When a later face's mask covers the whole ring around a face, the ring is that face's
+    original: the fill under this face may only be smooth, never its picture mirrored in (which
+    would leave part of it, continued, where the later face does not paint)."""
+    frame = np.zeros((300, 300, 3), np.uint8)
+    frame[(np.indices((300, 300)).sum(axis=0) // 4) % 2 == 1] = 255  # a 4-px checkerboard: all structure
+    face = make_face((110, 110, 210, 220), frame.shape, identity_key=1, track_id=1)
+    later = replace(make_face((20, 20, 280, 280), frame.shape, 2, 2), region=Region(0, 0, 300, 300), alpha=np.ones((300, 300), np.float32))
+    filled = _filled_surround(frame, face, [later], 1.0, (face.region.height, face.region.width), texture=True)
+    inside = face.alpha > 0.5
+    assert filled[inside].std() < 10, "the later face's picture was continued into this face's surround"
 
 
 def _hair_experiment(surround: str) -> float:

@@ -62,7 +62,6 @@ from training.train_upsampler import Upsampler, degrade
 
 SIZE = 128
 HELD_OUT = 96
-LATENT = 64
 
 
 class Discriminator(nn.Module):
@@ -256,10 +255,12 @@ def main() -> None:
     g_opt = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(critic.parameters(), lr=2 * args.lr, betas=(0.5, 0.999))
     args.checkpoints.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, float]] = []
     half, patch = args.batch // 2, args.patch
 
     def checkpoint(step: int) -> None:
+        """Score the generator on the held-out crops and export it as ``step{step}.onnx``."""
         generator.eval()
         row = {"step": step, "seconds": time.time() - started, **held_out_scores(generator, held_out, held_ours, held_soft)}
         history.append(row)

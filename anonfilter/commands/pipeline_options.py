@@ -57,7 +57,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         choices=DETECTION_MODES,
         default=None,
         help="focused: the whole frame at low resolution, every area that changed since it was last searched (the "
-        "whole frame when most of it changed) and one patrol tile in turn at 1.125x the frame's resolution, and crops "
+        "whole frame when most of it changed) and one patrol tile in turn, both at 1.125x the frame's resolution (up to "
+        "4K), and crops "
         "around small tracked faces (fast; boxes and landmarks of mid-size faces are coarser); whole: the whole frame at the "
         "detector's resolution every time (default: whole live without --delay; for files and delayed live "
         "focused with methods that use only the face box (blur, pixelate, solid), whole with methods that align "

@@ -217,7 +217,8 @@ def _filled_surround(frame: Frame, face: Face, later: Sequence[Face], scale: flo
     whose box is tall) the region has no ring there, and a fill from the far side of the mask laid
     a pale band over the neck. (The smooth fill of small faces keeps to the region: their
     surround is a few pixels wide.) No pixel of this face's mask, nor of the masks of the ``later`` faces (their
-    originals are still in the frame), is filled from.
+    originals are still in the frame), is filled from; where the later masks cover the whole ring,
+    the fill is the smooth one from their pixels, never their picture continued.
     """
     height, width = frame.shape[:2]
     margin = round(FILL_MARGIN * max(face.region.width, face.region.height)) if texture else 0
@@ -229,7 +230,11 @@ def _filled_surround(frame: Frame, face: Face, later: Sequence[Face], scale: flo
     )
     alpha = np.zeros((window.height, window.width), np.float32)
     alpha[face.region.y0 - window.y0 : face.region.y1 - window.y0, face.region.x0 - window.x0 : face.region.x1 - window.x0] = face.alpha
-    known = ring_weight(_scaled(alpha, scale), _scaled(_masks_over(window, later), scale))
+    blocked = _scaled(_masks_over(window, later), scale)
+    known = ring_weight(_scaled(alpha, scale), blocked)
+    # Where every ring pixel lies under a later face's mask, the ring is that face's original: only
+    # its smooth fill, never its mirrored picture, may go under this face's mask (outside the later mask).
+    texture = texture and not bool((known * blocked).any())
     filled = fill_from_ring(_scaled(frame[window.slices], scale), known, texture=texture)
     y0, x0 = round((face.region.y0 - window.y0) * scale), round((face.region.x0 - window.x0) * scale)
     inner = filled[y0 : y0 + shape[0], x0 : x0 + shape[1]]

@@ -31,7 +31,9 @@ FILL_SIDE = 64
 """The fill is computed at most this many pixels wide and scaled up (it is smooth)."""
 
 MIRROR_BAND = 0.12
-"""The mirror reaches this far outside the mask (a fraction of the region's longer side); deeper
+"""The mirror reaches this far outside the mask (a fraction of the longer side of the image filled:
+the face's region, widened by ``FILL_MARGIN`` in :mod:`anonfilter.faces.replace` where the picture
+is continued, so 1.3 times the region's side there); deeper
 inside the mask it folds back and forth within that band..."""
 MIRROR_FADE = (2.0, 4.0)
 """... and fades from the mirrored picture to the smooth membrane between these many bands deep."""
@@ -45,7 +47,7 @@ _EPSILON = 1e-6
 
 
 def ring_weight(alpha: np.ndarray, blocked: Optional[np.ndarray] = None) -> np.ndarray:
-    """1 where ``alpha`` (the face's mask over its region) leaves the picture as it is, else 0.
+    """1 where ``alpha`` (the face's mask over the image to fill: its region, or a window around it) leaves the picture as it is, else 0.
 
     Where the mask covers the whole region (a face cut by every edge of the frame), the least
     covered pixels serve as the ring instead, so there is always something to fill from.
