@@ -56,6 +56,7 @@ from torch.nn import functional as F
 
 from anonfilter.faces.models import from_output, to_input
 from anonfilter.faces.upsample import sharpness
+from anonfilter_latentshift import DISTINCTIVENESS, MIXED_MEMBERS
 from training import data as training_data
 from training.common import export_onnx, record_provenance, seed_everything, to_tensor
 from training.train_upsampler import Upsampler, degrade
@@ -148,7 +149,8 @@ def mean_sharpness(faces: np.ndarray) -> float:
 
 
 class OurFaces:
-    """``latentshift``'s output for aligned 64-px crops, with random identity targets and strengths."""
+    """``latentshift``'s output for aligned 64-px crops, with random identity targets and strengths
+    (drawn as ``LatentShift.target`` draws them from an identity key, with the plugin's constants)."""
 
     def __init__(self, plugin_dir: Path) -> None:
         self.session = onnxruntime.InferenceSession(str(plugin_dir / "latentshift.onnx"), providers=["CPUExecutionProvider"])
@@ -159,11 +161,11 @@ class OurFaces:
         count = len(small)
         clusters, members, _ = self.targets.shape
         picked = self.targets[rng.integers(clusters, size=count)]
-        pair = np.stack([rng.choice(members, 2, replace=False) for _ in range(count)])
-        weights = rng.dirichlet([2.0, 2.0], count).astype(np.float32)
+        pair = np.stack([rng.choice(members, MIXED_MEMBERS, replace=False) for _ in range(count)])
+        weights = rng.dirichlet(np.full(MIXED_MEMBERS, 2.0), count).astype(np.float32)
         mix = (weights[:, :, None] * np.take_along_axis(picked, pair[:, :, None], 1)).sum(1)
         centre = picked.mean(1)
-        target = (centre + 1.5 * (mix - centre)).astype(np.float32)
+        target = (centre + DISTINCTIVENESS * (mix - centre)).astype(np.float32)
         power = rng.uniform(*strength, (count, 1)).astype(np.float32)
         return from_output(self.session.run(["output"], {"face": to_input(small), "target": target, "strength": power})[0])
 
