@@ -8,7 +8,7 @@ the CPU a stage itself took, in whichever thread ran it. onnxruntime's and libx2
 threads are not seen (the detector's and the encoder's calls show their calling thread's share
 only); the process's whole CPU time is printed beside them.
 
-    .venv/bin/python bench/cpu_profile.py -i CLIP -o /tmp/out.mp4 -y   # any anonfilter arguments
+    .venv/bin/python bench/cpu_profile.py -q -i CLIP -o /tmp/out.mp4 -y   # any anonfilter arguments
 
 Figures: docs/benchmark.md, "Where the CPU goes besides the detector".
 """
@@ -34,6 +34,7 @@ STAGES = {
     "anonfilter.pipeline:verify": "check: after",
     "anonfilter.methods:PerFaceMethod.anonymize": "method (blur: the crops and the blur)",
     "anonfilter.methods:composite": "method: blending in",
+    "anonfilter.faces.replace:LearnedFaceMethod.anonymize": "method (learned: synthesis, surround, pasting)",
     "ffmpeg_bridge.colour:I420Converter.keep": "colour: decoded planes kept",
     "ffmpeg_bridge.colour:I420Converter.rgb": "colour: I420 -> RGB",
     "ffmpeg_bridge.colour:I420Converter.merged": "colour: changed regions -> I420",

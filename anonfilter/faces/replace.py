@@ -61,7 +61,8 @@ shared crowd clips the continued picture cost CenterFace two of 40 dim audience 
 FILL_MARGIN = 0.15
 """With the picture continued (``texture``), the surround is filled in from a window this much wider
 than the face's region on every side (a fraction of the region's longer side), so there is a ring
-of picture below the chin too."""
+of picture below the chin too. The window stops at the frame's edge: a face whose mask reaches the
+bottom of the frame still has no ring below its chin, and is filled there from its other sides."""
 DEFAULT_SURROUND = "fill"
 
 COMMON_OPTIONS = (
