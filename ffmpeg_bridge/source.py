@@ -117,6 +117,18 @@ def check_local_input(name: str) -> None:
         raise AnonfilterError(f"cannot read input file (permission denied): {name}")
 
 
+def container_span(stream: av.video.stream.VideoStream) -> float:
+    """Seconds from ``stream``'s first timestamp to the end the container states for all its streams.
+
+    A container's duration (Matroska keeps no per-stream one) runs from its earliest stream's start:
+    a video that starts 0.85 s after its audio spans 0.85 s less of it.
+    """
+    container = stream.container
+    end = (container.duration + (container.start_time or 0)) / av.time_base
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+    return end - start
+
+
 def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream, first: av.VideoFrame) -> VideoInfo:
     """The :class:`VideoInfo` of an opened video stream whose ``first`` frame has been decoded."""
     context = stream.codec_context
@@ -127,7 +139,7 @@ def describe(path: str | os.PathLike[str], stream: av.video.stream.VideoStream, 
     if stream.duration:
         duration = float(stream.duration * time_base)
     elif stream.container.duration:
-        duration = stream.container.duration / av.time_base
+        duration = container_span(stream)
     frames: Optional[int] = stream.frames or None
     declared = frames is not None
     if frames is None and duration:

@@ -128,6 +128,18 @@ def test_an_mkv_cut_in_half_says_where_the_video_ends(tmp_path):
     assert all(marked_frames(target))
 
 
+def test_a_whole_mkv_whose_video_starts_after_its_audio_is_not_called_damaged(tmp_path):
+    """Matroska states one duration for all streams, from the earliest start: a video that starts
+    0.85 s after its audio ends 0.85 s short of it, whole. Measured from the video's own start it
+    was reported as damaged (and refused with --strict)."""
+    late = tmp_path / "late.mkv"
+    write_clip(late, list(range(850, 2850, 40)), audio=True)
+    notes: list[str] = []
+    result = transcode(late, tmp_path / "out.mkv", lambda info: LaggingMarker(), progress=False, report=notes.append)
+    assert result.frames == 50 and not [note for note in notes if "damaged" in note], notes
+    assert probe(late).duration == pytest.approx(2.0, abs=0.15)
+
+
 def test_undecodable_packets_are_counted_and_their_frames_left_out(tmp_path):
     whole = tmp_path / "whole.mkv"
     write_clip(whole, list(range(0, 800, 40)))
