@@ -70,7 +70,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, live: bool, detect_e
         default=DetectionConfig.scout,
         help="focused detection: run the scout network on every changed area at 1.125x and the detector only around "
         'its candidates (faster; its recall and leaks: docs/benchmark.md, "The scout"); --no-scout: the detector on all of it '
-        f"(default: {'--scout' if DetectionConfig.scout else '--no-scout'})",
+        f"(default: {'--scout' if DetectionConfig.scout else '--no-scout'}). Only where focused detection runs: not with "
+        "--detection whole, nor on frames of at most 960 px, which are searched whole (the report's run.search says what ran)",
     )
     add_tracker_arguments(parser, live=live)
 
