@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from anonfilter.errors import AnonfilterError
 from anonfilter.masks import MASK_SHAPES, MaskStyle
-from anonfilter.schema import PIPELINE_OPTIONS, check_value
+from anonfilter.schema import PIPELINE_OPTIONS, check_value, number_kind
 from anonfilter.tracking.settings import TrackerSettings
 from ffmpeg_bridge.encoder import EncoderSettings
 
@@ -102,7 +102,7 @@ class Config:
             try:
                 number = (int, float) if option.type is float else (int,)
                 if isinstance(value, bool) or not isinstance(value, number):
-                    raise ValueError(f"must be {'a number' if option.type is float else 'a whole number'}")
+                    raise ValueError(f"must be {number_kind(option)}")
                 check_value(option, value)
             except ValueError as error:
                 raise AnonfilterError(f"{name} {value!r}: {error}") from None

@@ -82,9 +82,23 @@ def check_value(option: Option, value: Any) -> None:
         raise ValueError(f"must be {describe_range(option)}")
 
 
+def number_kind(option: Option) -> str:
+    """What a number option takes, for messages: ``a number`` or ``a whole number``."""
+    return "a number" if option.type is float else "a whole number"
+
+
 def convert(option: Option, text: str) -> Any:
-    """``option.type(text)``, checked with :func:`check_value`; ``ValueError`` or ``TypeError`` when bad."""
-    value = option.type(text)
+    """``option.type(text)``, checked with :func:`check_value`; ``ValueError`` or ``TypeError`` when bad.
+
+    A number that does not parse says what the option takes, not Python's own message; a plugin's
+    own type (a function) gives its own message.
+    """
+    try:
+        value = option.type(text)
+    except ValueError:
+        if option.type in (int, float):
+            raise ValueError(f"must be {number_kind(option)}") from None
+        raise
     check_value(option, value)
     return value
 

@@ -75,8 +75,12 @@ def test_options_are_typed_and_checked():
         parse_options(spec, ["size=3"])
     with pytest.raises(AnonfilterError, match="KEY=VALUE"):
         parse_options(spec, ["cells"])
-    with pytest.raises(AnonfilterError, match="cells=x"):
+    with pytest.raises(AnonfilterError, match="cells=x for 'pixelate': must be a whole number$"):
         parse_options(spec, ["cells=x"])
+    with pytest.raises(AnonfilterError, match="strength=abc for 'synthetic': must be a number$"):
+        parse_options(PluginHost().method_spec("synthetic"), ["strength=abc"])
+    with pytest.raises(AnonfilterError, match="color=red for 'solid': colour must be R,G,B with values 0-255, or #rrggbb$"):
+        parse_options(PluginHost().method_spec("solid"), ["color=red"])
 
 
 def test_value_error_from_create_is_a_one_line_error():

@@ -10,9 +10,12 @@ ANONFILTER_CONTRACT = "1.2"
 def parse_color(text: str) -> tuple[int, int, int]:
     """``"R,G,B"`` (0-255 each) or ``#rrggbb`` to an RGB tuple."""
     text = text.strip()
-    if text.startswith("#") and len(text) == 7:
-        return tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
-    parts = [int(part) for part in text.split(",")]
+    try:
+        if text.startswith("#") and len(text) == 7:
+            return tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+        parts = [int(part) for part in text.split(",")]
+    except ValueError:
+        parts = []
     if len(parts) != 3 or not all(0 <= part <= 255 for part in parts):
         raise ValueError("colour must be R,G,B with values 0-255, or #rrggbb")
     return tuple(parts)  # type: ignore[return-value]
