@@ -19,7 +19,7 @@ import av.video.stream
 import numpy as np
 
 from anonfilter.errors import AnonfilterError
-from ffmpeg_bridge.source import VideoInfo, describe, frame_rotation, open_input, reason, turned
+from ffmpeg_bridge.source import STDIO, VideoInfo, describe, frame_rotation, open_input, reason, turned
 
 Item = Union[av.Packet, av.VideoFrame]
 """What :class:`Reader` yields: a packet of another stream, or a decoded frame of the video."""
@@ -27,6 +27,11 @@ Item = Union[av.Packet, av.VideoFrame]
 MISSING_FRAMES_TOLERATED = 2
 """Frames a sound file may decode fewer than its container counts (an edit list that starts
 after the first frames: the MOT17 and MOT20 clips decode 748 of 750 and 125 of 127)."""
+PIPE_HINT = (
+    "; an MP4 or MOV read from a pipe needs its index at the start (ffmpeg -movflags +faststart),"
+    " else give its path, or pipe Matroska or MPEG-TS"
+)
+"""Added when standard input gives no frame: an MP4 whose index is at its end cannot be read from a pipe."""
 MISSING_SECONDS_TOLERATED = 0.5
 """Where the container states only a duration: seconds the decoded video may end before it."""
 
@@ -102,7 +107,8 @@ class Reader:
             if isinstance(item, av.VideoFrame):
                 return item
         cause = self.damage.first_problem or self.damage.stopped or "it holds no frame"
-        raise AnonfilterError(f"no video frame could be decoded from {self.name} ({cause})")
+        hint = PIPE_HINT if self.name == STDIO else ""
+        raise AnonfilterError(f"no video frame could be decoded from {self.name}: {cause}{hint}")
 
     def __iter__(self) -> Iterator[Item]:
         while self._ahead:

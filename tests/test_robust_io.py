@@ -36,6 +36,7 @@ from anonfilter.errors import AnonfilterError, RunFailure
 from ffmpeg_bridge import EncoderSettings, probe, transcode
 from ffmpeg_bridge.source import ffmpeg_location, is_url
 from tests.clips import cut, files_in, remux, small_disk
+from tests.data import shared_path
 from tests.test_bridge import LaggingMarker, frame_times, write_clip
 
 ANONFILTER = [sys.executable, "-m", "anonfilter.cli"]
@@ -354,6 +355,16 @@ def test_anonfilter_sits_in_a_pipe_from_standard_input_to_standard_output(contai
         assert [stream.type for stream in output.streams] == ["video", "audio"]
     assert len(frame_times(tmp_path / "out")) == 10
     assert files_in(tmp_path) == ["in.mkv", "out"]
+
+
+def test_an_mp4_with_its_index_at_the_end_piped_in_says_what_to_do_instead():
+    """A real 10 s MP4 whose index (moov) is at the end, as most cameras write it (a clip of a
+    few frames would fit in the demuxer's probe buffer and be read anyway)."""
+    with shared_path("videos/mmaction2_demo_armwrestling.mp4").open("rb") as stdin:
+        done = subprocess.run([*ANONFILTER, "-i", "-", "-o", "-", "-q"], stdin=stdin, capture_output=True, timeout=120)
+    assert done.returncode == 2 and not done.stdout
+    line = one_line(done.stderr.decode())
+    assert line.startswith("anonfilter: no video frame could be decoded from -: ") and "ffmpeg -movflags +faststart" in line
 
 
 # The command line: usage errors and unexpected errors as one line.
