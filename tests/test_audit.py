@@ -94,12 +94,22 @@ def test_the_leaking_frames_are_listed_and_the_exit_code_is_1(clips, capsys):
 def test_with_the_run_report_check_says_what_the_search_guaranteed(clips, tmp_path, capsys):
     report = tmp_path / "run.json"
     guarantee = search_guarantee(1920, 1080, 25.0, detect_every=4, backfill_frames=4, focused=True)
-    report.write_text(json.dumps({"run": {"search": guarantee.to_dict()}}))
+    moved = f"/elsewhere/{clips['in'].name}"  # the folders may differ: files move
+    run = {"input": {"path": moved}, "output": str(clips["blurred"]), "search": guarantee.to_dict()}
+    report.write_text(json.dumps({"run": run}))
     assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "faces from 14 px" in out and "at most 3 frames (0.12 s), covered by the tracker's back-fill of 4 frames" in out
     assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--json", "-", "--report", str(report)]) == 0
     assert json.loads(capsys.readouterr().out)["search"]["holds"] is True
+
+
+def test_check_refuses_another_runs_report(clips, tmp_path, capsys):
+    report = tmp_path / "run.json"
+    guarantee = search_guarantee(1920, 1080, 25.0, detect_every=4, backfill_frames=4, focused=True)
+    report.write_text(json.dumps({"run": {"input": {"path": "street.mp4"}, "output": "street_anon.mp4", "search": guarantee.to_dict()}}))
+    assert main(["check", str(clips["in"]), str(clips["blurred"]), "-q", "--report", str(report)]) == 2
+    assert f"the run report {report} is of a run from street.mp4 to street_anon.mp4, not of {clips['in']}" in capsys.readouterr().err
 
 
 def test_every_nth_frame(clips):

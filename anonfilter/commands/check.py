@@ -25,6 +25,7 @@ from tqdm import tqdm
 from anonfilter.audit import REFERENCE_DETECTOR, REFERENCE_THRESHOLD, SSIM_THRESHOLD, AuditResult, AuditSettings, find_leaks
 from anonfilter.detection.guarantee import SearchGuarantee
 from anonfilter.errors import AnonfilterError
+from ffmpeg_bridge.source import STDIO
 
 SHOWN_LEAKS = 50
 """Leaks listed in the text output (``--json PATH`` lists all)."""
@@ -82,18 +83,27 @@ def summary(result: AuditResult) -> str:
     return "\n".join(lines)
 
 
-def run_guarantee(report: Path) -> Optional[SearchGuarantee]:
-    """What the run that wrote ``report`` guaranteed (None for a report of a version that did not record it)."""
+def run_guarantee(report: Path, input: str, output: str) -> Optional[SearchGuarantee]:
+    """What the run that wrote ``report`` guaranteed (None for a report of a version that did not record it).
+
+    The report must be of a run from a file named as ``input`` to one named as ``output`` (the
+    folders may differ: files move; standard input or output is not compared): another run's
+    report is an :class:`AnonfilterError`, not a guarantee quietly claimed for these files.
+    """
     try:
-        search = json.loads(report.read_text())["run"].get("search")
+        run = json.loads(report.read_text())["run"]
+        search, ran_from, ran_to = run.get("search"), run["input"]["path"], run["output"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AnonfilterError(f"cannot read the run report {report}: {error}") from None
+    for given, recorded in ((input, ran_from), (output, ran_to)):
+        if STDIO not in (given, recorded) and Path(given).name != Path(str(recorded)).name:
+            raise AnonfilterError(f"the run report {report} is of a run from {ran_from} to {ran_to}, not of {input} to {output}")
     return None if search is None else SearchGuarantee.from_dict(search)
 
 
 def run(args: argparse.Namespace) -> int:
     """Audit OUT against IN; exit 0 when nothing leaks, 1 when something does."""
-    guarantee = run_guarantee(args.report) if args.report is not None else None
+    guarantee = run_guarantee(args.report, str(args.input), str(args.output)) if args.report is not None else None
     settings = AuditSettings(
         ssim_threshold=args.ssim,
         every=max(1, args.every),
