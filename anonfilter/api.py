@@ -227,6 +227,8 @@ def run_summary(report: Report, input: str, output: str, host: PluginHost) -> di
     config = report.config
     owners = (host.owner("method", config.method), host.owner("detector", config.detection.detector))
     plugins = {plugin.name: f"{plugin.distribution} {plugin.version}" for plugin in owners if plugin is not None}
+    if report.search is not None:  # as it ran: small frames and --detection whole are searched whole, without the scout
+        settings["detection"] |= {"mode": report.search.detection, "scout": report.search.scout}
     info = report.input
     return {
         "anonfilter": __version__,

@@ -110,6 +110,15 @@ def test_report_has_settings_versions_and_seconds_per_stage(hamilton_run):
     assert report.with_suffix(".html").exists()
 
 
+def test_the_reports_settings_say_how_detection_ran_not_only_what_was_asked(tmp_path):
+    clip, output, report = tmp_path / "small.mp4", tmp_path / "out.mp4", tmp_path / "run.json"
+    write_clip(clip, list(range(0, 200, 40)))  # 160x120: searched whole, so --scout cannot apply
+    assert main(["-i", str(clip), "-o", str(output), "-q", "--scout", "--detection", "focused", "--report", str(report)]) == 0
+    run = json.loads(report.read_text())["run"]
+    assert run["settings"]["detection"]["mode"] == run["search"]["detection"] == "whole"
+    assert run["settings"]["detection"]["scout"] is run["search"]["scout"] is False
+
+
 def test_report_of_a_large_frame_counts_the_focused_detector_runs_and_says_what_the_search_guaranteed(tmp_path):
     clip, output, report = tmp_path / "hd.mp4", tmp_path / "out.mp4", tmp_path / "run.json"
     write_clip(clip, list(range(0, 360, 40)), size=(1280, 720))  # 9 frames, no faces
