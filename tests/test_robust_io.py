@@ -406,7 +406,7 @@ def test_the_report_stores_the_settings_that_ran(tmp_path):
     run = json.loads(report.read_text())["run"]
     settings = run["settings"]
     assert not {"run", "debug", "quiet", "report", "input", "output"} & set(settings)
-    assert settings["detection"]["every"] == 1 and settings["detection"]["mode"] == "focused"
+    assert settings["detection"]["every"] == 1 and settings["detection"]["mode"] == "whole"  # 160x120: searched whole
     assert settings["encoder"] == {"codec": "ffv1", "crf": None, "preset": None}
     ran = Config.from_dict(settings | {"encoder": {"codec": "ffv1"}})  # the stored settings are a Config
     assert ran.detection.every == 1 and ran.encoder.codec == "ffv1"
