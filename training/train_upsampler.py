@@ -41,6 +41,17 @@ SIZE = 128
 HELD_OUT = 64
 
 
+def bilinear_2x(face: torch.Tensor) -> torch.Tensor:
+    """(N,3,h,w) -> (N,3,2h,2w) by bilinear interpolation: what :class:`Upsampler` adds its detail to."""
+    return F.interpolate(face, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+def shrink(batch: np.ndarray) -> np.ndarray:
+    """(N,s,s,3) uint8 crops -> (N,s/2,s/2,3), by area averaging."""
+    half = batch.shape[1] // 2
+    return np.stack([cv2.resize(image, (half, half), interpolation=cv2.INTER_AREA) for image in batch])
+
+
 class Upsampler(nn.Module):
     """2x face upsampler: bilinear upscale plus learned high frequencies (pixel shuffle)."""
 
@@ -59,8 +70,7 @@ class Upsampler(nn.Module):
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
         """(N,3,h,w) in 0..1 -> (N,3,2h,2w) in 0..1."""
-        base = F.interpolate(face, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return (base + self.body(face)).clamp(0, 1)
+        return (bilinear_2x(face) + self.body(face)).clamp(0, 1)
 
 
 def training_faces(train_dir: Path, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -76,8 +86,7 @@ def training_faces(train_dir: Path, count: int, rng: np.random.Generator) -> np.
 
 def degrade(batch: np.ndarray, max_blur: float, rng: np.random.Generator) -> np.ndarray:
     """The 2x smaller, softened inputs of a batch of crops (area shrink, random blur, a little noise)."""
-    half = batch.shape[1] // 2
-    small = np.stack([cv2.resize(image, (half, half), interpolation=cv2.INTER_AREA) for image in batch])
+    small = shrink(batch)
     sigmas = rng.uniform(0.0, max_blur, len(batch))
     soft = np.where((sigmas > 0.2)[:, None, None, None], gaussian_blur(small, np.maximum(sigmas, 0.2)), small)
     noise = rng.normal(0.0, rng.uniform(0.0, 2.0), soft.shape)
@@ -121,7 +130,7 @@ def main() -> None:
     with torch.no_grad():
         soft = to_tensor(degrade(held_out, args.max_blur, rng))
         learned = F.l1_loss(model(soft), to_tensor(held_out)).item()
-        bilinear = F.l1_loss(F.interpolate(soft, scale_factor=2.0, mode="bilinear", align_corners=False), to_tensor(held_out)).item()
+        bilinear = F.l1_loss(bilinear_2x(soft), to_tensor(held_out)).item()
     print(
         f"L1 on {HELD_OUT} held-out crops: learned {learned:.4f}, bilinear {bilinear:.4f}; {steps_run} steps, {time.time() - started:.0f}s",
         flush=True,

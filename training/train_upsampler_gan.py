@@ -45,7 +45,6 @@ import shutil
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime
@@ -59,7 +58,7 @@ from anonfilter.faces.upsample import sharpness
 from anonfilter_latentshift import DISTINCTIVENESS, MIXED_MEMBERS
 from training import data as training_data
 from training.common import export_onnx, record_provenance, seed_everything, to_tensor
-from training.train_upsampler import Upsampler, degrade
+from training.train_upsampler import Upsampler, bilinear_2x, degrade, shrink
 
 SIZE = 128
 HELD_OUT = 96
@@ -135,7 +134,7 @@ def stripes(output: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     """Per image, the local mean of the learned detail (``output`` less the bilinear upscale of
     ``face``) modulated by the pixel shuffle's period-2 patterns (x, y, checkerboard), 0..255
     scale: the stripes and checkerboard a sub-pixel layer draws, which real faces do not have."""
-    detail = output - F.interpolate(face, scale_factor=2.0, mode="bilinear", align_corners=False)
+    detail = output - bilinear_2x(face)
     ys, xs = torch.meshgrid(torch.arange(detail.shape[-2]), torch.arange(detail.shape[-1]), indexing="ij")
     total = torch.zeros(len(detail))
     for pattern in ((-1.0) ** xs, (-1.0) ** ys, (-1.0) ** (xs + ys)):
@@ -168,11 +167,6 @@ class OurFaces:
         target = (centre + DISTINCTIVENESS * (mix - centre)).astype(np.float32)
         power = rng.uniform(*strength, (count, 1)).astype(np.float32)
         return from_output(self.session.run(["output"], {"face": to_input(small), "target": target, "strength": power})[0])
-
-
-def shrink(faces: np.ndarray) -> np.ndarray:
-    """(N, 128, 128, 3) -> (N, 64, 64, 3) by area averaging."""
-    return np.stack([cv2.resize(face, (SIZE // 2, SIZE // 2), interpolation=cv2.INTER_AREA) for face in faces])
 
 
 def load_crops(train_dir: Path, cache: Path, count: int, rng: np.random.Generator) -> np.ndarray:
