@@ -4,8 +4,9 @@ A whole 1080p frame at full resolution costs CenterFace about 0.6 CPU seconds, b
 faces need full resolution, and a new face cannot appear without changing the picture. So each
 detector run searches:
 
-* **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side. It
-  finds faces from about :attr:`SearchGeometry.reach` pixels (72 at 1080p, 144 at 4K);
+* **the overview**: the whole frame scaled to :data:`OVERVIEW` pixels on its longer side, or to
+  a quarter of it on frames larger than 2560 px (:func:`overview_side`). It finds faces from
+  about :attr:`SearchGeometry.reach` pixels (72 at 1080p, 96 at 1440p and 4K);
 * **the changed areas** at :data:`CLOSE_UPSCALE` times the frame's own resolution (up to
   :data:`SMALL_FACE_RESOLUTION`): every area that differs from how it looked when it was last
   searched closely (:mod:`anonfilter.detection.changes`), with a margin of one overview reach, so
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -47,7 +48,13 @@ from anonfilter.hookspecs import Detector
 from anonfilter.types import Detections, Frame
 
 OVERVIEW = 640
-"""Longer side, in pixels, of the whole-frame overview pass."""
+"""Longer side, in pixels, of the whole-frame overview pass, at least (:func:`overview_side`)."""
+OVERVIEW_SHARE = 4
+"""... and at least this fraction (one in four) of the frame's longer side, so the overview's reach
+is never more than 96 px (a 960 px overview at 4K; up to 2560 px it is :data:`OVERVIEW`). Every
+changed area is grown by one reach and searched closely, so at 4K a smaller reach takes more
+pixels off the close search than the larger overview adds: 1.9 against 2.3 million network
+pixels a detector run on the generated 4K clip (docs/benchmark.md, "Issue 15 at 4K")."""
 PATROL_TILE = 640
 """Longer side, in full-resolution pixels, of a patrol tile before the overlap is added (a 1080p
 frame is cut into 3 x 3 tiles, 4K into 6 x 6)."""
@@ -74,7 +81,7 @@ pixels each) it was about 360 MB, for 10% fewer pixels searched in a 4K sweep (d
 MAX_PIECES = 16
 """Most pieces along one side (a 4K frame needs four)."""
 FOCUS_FROM = 1.5
-"""Frames whose longer side is at most this many times :data:`OVERVIEW` are searched whole instead."""
+"""Frames whose longer side is at most this many times :data:`OVERVIEW` (960 px) are searched whole instead."""
 OVERVIEW_MIN_FACE = 24.0
 """A tracked face smaller than this as the overview sees it (pixels) gets a crop of its own."""
 CROP_FACE = 28.0
@@ -98,6 +105,12 @@ def searched_whole(width: int, height: int, overview: int = OVERVIEW) -> bool:
     return max(width, height) <= FOCUS_FROM * overview
 
 
+def overview_side(longer: int, overview: int = OVERVIEW) -> int:
+    """The overview's longer side for frames whose longer side is ``longer``: ``overview``, or a
+    :data:`OVERVIEW_SHARE`-th of the frame where that is more."""
+    return max(overview, round(longer / OVERVIEW_SHARE))
+
+
 @dataclass(frozen=True)
 class SearchGeometry:
     """The scales of focused detection's passes on frames of one size."""
@@ -117,7 +130,7 @@ class SearchGeometry:
     def of(cls, width: int, height: int, overview: int = OVERVIEW, small_face_resolution: int = SMALL_FACE_RESOLUTION) -> "SearchGeometry":
         """The geometry for ``width`` x ``height`` frames."""
         longer = max(width, height)
-        overview_scale = overview / longer
+        overview_scale = overview_side(longer, overview) / longer
         native_scale = min(1.0, small_face_resolution / longer)
         return cls(overview_scale, native_scale, native_scale * CLOSE_UPSCALE, OVERVIEW_MIN_FACE / overview_scale)
 
@@ -225,6 +238,8 @@ class FocusedDetection:
         self._changes = ChangeMap()
         self.passes = {"whole": 0, "overview": 0, "change": 0, "sweep": 0, "tile": 0, "crop": 0, "confirm": 0, "fallback": 0}
         """How many detector runs of each kind were made (for reports and tests)."""
+        self.pixels = dict.fromkeys(self.passes, 0)
+        """How many pixels the detector network saw in the runs of each kind (for the benchmarks)."""
 
     def detect(self, frame: Frame, expected: np.ndarray, patrol_round: Optional[int] = None) -> Detections:
         """Faces in ``frame``; ``expected`` is ``(N, 4)`` boxes where faces are expected (the tracks).
@@ -237,19 +252,19 @@ class FocusedDetection:
         height, width = frame.shape[:2]
         if searched_whole(width, height, self.overview):
             self.passes["whole"] += 1
-            return self.detector.detect(frame)
+            return self._network("whole")(frame)
         geometry = SearchGeometry.of(width, height, self.overview, self.small_face_resolution)
         regions, searched = self._close_regions(frame, geometry, patrol_round)
         parts = []
         if [region for _kind, region, _scale in regions] != [(0, 0, width, height)]:  # one piece cuts no large face
             small = resize(frame, geometry.overview_scale)
-            parts.append(scaled(self.detector.detect(small), 1 / geometry.overview_scale))
+            parts.append(scaled(self._network("overview")(small), 1 / geometry.overview_scale))
             self.passes["overview"] += 1
         overview = merge(parts)
         for kind, region, scale in regions:
             self.passes[kind] += 1
             if self.scout is None:
-                parts.append(detect_in_region(self.detector.detect, frame, region, scale))
+                parts.append(detect_in_region(self._network(kind), frame, region, scale))
             else:
                 parts += self._scouted(frame, region, geometry, overview)
         self._changes.searched(searched)
@@ -257,10 +272,19 @@ class FocusedDetection:
         if len(found) and len(expected):  # a face another pass found needs no crop
             expected = np.asarray(expected)[iou_matrix(np.asarray(expected, np.float64), found.boxes).max(axis=1) < SEEN_IOU]
         crops = [
-            detect_in_region(self.detector.detect, frame, region, scale) for region, scale in self._crops(expected, geometry, width, height)
+            detect_in_region(self._network("crop"), frame, region, scale) for region, scale in self._crops(expected, geometry, width, height)
         ]
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
+
+    def _network(self, kind: str) -> Callable[[Frame], Detections]:
+        """The detector, counting the pixels it is given in :attr:`pixels` under ``kind``."""
+
+        def detect(image: Frame) -> Detections:
+            self.pixels[kind] += image.shape[0] * image.shape[1]
+            return self.detector.detect(image)
+
+        return detect
 
     def _scouted(self, frame: Frame, region: Rect, geometry: SearchGeometry, found: Detections) -> list[Detections]:
         """The close search of ``region`` with the scout: the detector on a crop around each of its
@@ -282,10 +306,10 @@ class FocusedDetection:
             crops = [crop for crop, _scale in joined([(crop, 1.0) for crop in crops])]
         if sum(_area(crop) for crop in crops) > SCOUT_FALLBACK * _area(region):
             self.passes["fallback"] += 1
-            return [detect_in_region(self.detector.detect, frame, region, geometry.close_scale)]
+            return [detect_in_region(self._network("fallback"), frame, region, geometry.close_scale)]
         pieces = [part for crop in crops for part in geometry.pieces(crop)]
         self.passes["confirm"] += len(pieces)
-        return [detect_in_region(self.detector.detect, frame, part, geometry.close_scale) for part in pieces]
+        return [detect_in_region(self._network("confirm"), frame, part, geometry.close_scale) for part in pieces]
 
     def _close_regions(
         self, frame: Frame, geometry: SearchGeometry, patrol_round: Optional[int]
