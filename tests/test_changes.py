@@ -64,3 +64,26 @@ def test_a_sparse_group_of_changes_is_covered_by_smaller_boxes() -> None:
     for x0, y0, x1, y1 in rects:
         covered[y0:y1, x0:x1] = True
     assert covered[mask].all() and covered.sum() < 0.1 * mask.size
+
+
+def test_the_camera_shift_is_measured_only_when_much_changed_and_a_small_change_is_found_without_it(monkeypatch) -> None:
+    """A fixed camera with one new patch skips the phase correlation (the reference stays, which can
+    only make more count as changed); a pan, which would change most of the frame, measures it."""
+    from anonfilter.detection import changes as module
+
+    measured = []
+    monkeypatch.setattr(module, "camera_shift", lambda before, after: measured.append(1) or camera_shift(before, after))
+    picture = scene()
+    changes = ChangeMap()
+    frame = view(picture, 0, 0)
+    changes.changed(frame, 72)
+    changes.searched([(0, 0, 1920, 1080)])
+    frame[500:516, 900:916] = 255  # a 16 px "face" appears
+    rects = changes.changed(frame, 72)
+    assert measured == [] and len(rects) == 1
+    x0, y0, x1, y1 = rects[0]
+    assert x0 <= 900 - 72 and y0 <= 500 - 72 and x1 >= 916 + 72 and y1 >= 516 + 72  # grown by the margin
+    changes.searched(rects)
+    rects = changes.changed(view(picture, 9, -6), 72)
+    assert measured == [1]  # the pan changes nearly everything unshifted: the shift is measured
+    assert sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in rects) < 0.5 * 1920 * 1080  # the new strips and a few spots, not a sweep

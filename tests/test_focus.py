@@ -14,11 +14,15 @@ from anonfilter.detection.centerface import CenterFace
 from anonfilter.detection.focus import (
     CLOSE_UPSCALE,
     CROP_CONTEXT,
+    FOCUS_FROM,
     MIN_CROP,
+    OVERVIEW,
     SWEEP_TILE,
     FocusedDetection,
     SearchGeometry,
     joined,
+    overview_side,
+    searched_whole,
 )
 from anonfilter.geometry import tile_grid, union_area
 from anonfilter.plugins import PluginHost
@@ -137,6 +141,7 @@ def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes == {"whole": 0, "overview": 1, "change": 0, "sweep": 3, "tile": 0, "crop": 0, "confirm": 0, "fallback": 0}
     assert recorder.shapes == [(360, 640)] + [(1215, 774)] * 3  # the overview, three strips at 1.125x
+    assert focus.pixels == {**dict.fromkeys(focus.passes, 0), "overview": 360 * 640, "sweep": 3 * 1215 * 774}  # what the network saw
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes["tile"] == 1 and focus.passes["change"] == 0  # nothing changed: the patrol only
     assert focus.passes["overview"] == 2 and recorder.shapes[4] == (360, 640)  # and the overview
@@ -151,6 +156,35 @@ def test_first_frame_is_swept_then_only_changed_areas_and_one_patrol_tile():
     frame[:] = 200  # a scene cut: the whole frame again
     focus.detect(frame, np.zeros((0, 4)))
     assert focus.passes["sweep"] == 6
+
+
+@pytest.mark.parametrize(
+    "size, overview, reach",
+    [((1280, 720), 640, 48), ((1920, 1080), 640, 72), ((2560, 1440), 640, 96), ((3840, 2160), 960, 96), ((1080, 1920), 640, 72)],
+)
+def test_the_overview_is_640_px_or_a_quarter_of_the_frame_so_its_reach_is_never_more_than_96_px(size, overview, reach):
+    width, height = size
+    geometry = SearchGeometry.of(width, height)
+    assert overview_side(max(size)) == overview and geometry.overview_scale == overview / max(size)
+    assert geometry.reach == reach  # the margin of every changed area and the overlap of tiles and pieces
+    # Which frames are searched whole depends on the frame alone, as before the overview grew with it.
+    assert searched_whole(width, height) == (max(size) <= FOCUS_FROM * OVERVIEW) == (max(size) <= 960)
+
+
+def test_at_4k_the_overview_is_960_px_and_a_change_is_grown_by_its_96_px_reach():
+    recorder = ShapeRecorder()
+    focus = FocusedDetection(recorder)
+    frame = np.full((2160, 3840, 3), 100, np.uint8)
+    focus.detect(frame, np.zeros((0, 4)), patrol_round=0)
+    assert recorder.shapes[0] == (540, 960) and focus.passes["sweep"] == 12
+    frame[1000:1016, 1800:1816] = 200  # a 16 px "face" appears
+    recorder.shapes.clear()
+    focus.detect(frame, np.zeros((0, 4)), patrol_round=1)
+    assert recorder.shapes[0] == (540, 960) and focus.passes["change"] == 1
+    side = (16 + 2 * 96) * CLOSE_UPSCALE  # the change grown by the reach on each side, at 1.125x
+    changed = recorder.shapes[1]
+    assert side <= min(changed) and max(changed) <= (16 + 2 * 96 + 2 * 8) * CLOSE_UPSCALE  # 8: the change map's 4K pixel and blur
+    assert focus.pixels["change"] == changed[0] * changed[1]
 
 
 def test_small_expected_faces_get_a_crop_and_large_ones_do_not():

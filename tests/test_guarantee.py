@@ -10,8 +10,8 @@ import pytest
 from anonfilter.assembly import build_anonymizer
 from anonfilter.commands.pipeline_options import add_pipeline_arguments, config_from_args
 from anonfilter.detection.changes import ChangeMap
-from anonfilter.detection.focus import inset
-from anonfilter.detection.guarantee import SearchGuarantee, search_guarantee
+from anonfilter.detection.focus import CLOSE_UPSCALE, OVERVIEW_MIN_FACE, SearchGeometry, inset
+from anonfilter.detection.guarantee import DETECTOR_SMALLEST_FACE, SearchGuarantee, search_guarantee
 from anonfilter.plugins import PluginHost
 
 
@@ -94,3 +94,12 @@ def test_a_patrol_tile_vouches_only_for_its_inside_where_no_face_of_the_reach_wa
     assert inset((640, 0, 1328, 408), 72, 1920, 1080) == (712, 0, 1256, 336)  # the frame's edge stays
     assert inset((0, 0, 100, 100), 72, 1920, 1080) == (0, 0, 28, 28)
     assert inset((500, 500, 600, 600), 72, 1920, 1080)[2:] == (572, 572)  # nothing left: empty
+
+
+@pytest.mark.parametrize("size, patrol", [((1920, 1080), 36), ((2560, 1440), 64), ((3840, 2160), 144)])
+def test_every_face_size_has_a_pass_the_overview_from_its_reach_and_the_close_search_up_to_it(size, patrol):
+    geometry = SearchGeometry.of(*size)
+    assert geometry.reach * geometry.overview_scale == OVERVIEW_MIN_FACE  # the overview finds faces from its reach...
+    assert geometry.reach <= 96  # ... and the close search (changes grown by it) the smaller ones: 96 px at 4K, not 144
+    guarantee = default_guarantee(*size)
+    assert guarantee.smallest_face == DETECTOR_SMALLEST_FACE / CLOSE_UPSCALE and guarantee.patrol_frames == patrol

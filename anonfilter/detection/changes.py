@@ -13,7 +13,8 @@ The map is computed on a grey copy of about :data:`CHANGE_SIDE` pixels on its lo
 A moving camera moves the whole picture without anything new appearing in most of it. So the
 reference moves with the picture: the camera's shift since the previous call is measured by
 phase correlation of the two grey copies, and the reference is shifted by it, the strip that
-comes into view counting as never searched. This never hides a change: where the shift is wrong
+comes into view counting as never searched (only when more than :data:`SHIFT_FROM` of the frame
+would be searched otherwise: where less changed there is little for a shift to save). This never hides a change: where the shift is wrong
 (parallax, zoom, rotation, a moving object taken for the camera), the picture differs from the
 shifted reference and is searched; only a picture that matches the searched one moved is skipped.
 """
@@ -42,6 +43,12 @@ SHIFT_GAIN = 0.8
 shift leaves (a picture with one changed patch on a flat ground has spurious peaks)."""
 NEVER_SEARCHED = -1000
 """Reference value of a pixel never searched: it differs from any grey level."""
+SHIFT_FROM = 0.1
+"""The camera's shift is measured only when the changed areas, grown by the margin, cover more than
+this fraction of the frame. Without it the reference stays where it is, which can only make more
+of the frame count as changed, never less; so a fixed camera (or one that moved so little that at
+most a tenth of the frame is to be searched) is spared the phase correlation, the change map's
+costliest step (about 8 of its 30 ms a detector run at 4K)."""
 CHANGE = 10.0
 """A pixel of the grey copy that differs from its reference by more than this many grey levels
 (after a 3x3 box blur, which takes out most compression noise) has changed."""
@@ -169,15 +176,16 @@ class ChangeMap:
         previous, self._current = self._current, grey_copy(frame, self._scale)
         if self._reference is None or self._reference.shape != self._current.shape:
             self._reference = np.full_like(self._current, NEVER_SEARCHED)  # never searched: all changed
-        elif previous is not None and previous.shape == self._current.shape:
+        grow = 1 + 2 * (math.ceil(margin * self._scale) + 1)  # + 1: the blur's reach, where a change may fall under the threshold
+        mask, grown = self._changes(grow)
+        if previous is not None and previous.shape == self._current.shape and grown.mean() > SHIFT_FROM:
             shift = camera_shift(previous, self._current)
-            self._moved = self._moved or shift != (0.0, 0.0)
-            self._reference = shifted(self._reference, shift)
-        mask = differs(self._current, self._reference, self.change, tolerate_one_pixel=self._moved).astype(np.uint8)
+            if shift != (0.0, 0.0):
+                self._moved = True
+                self._reference = shifted(self._reference, shift)
+                mask, grown = self._changes(grow)
         if not mask.any():
             return []
-        grow = 1 + 2 * (math.ceil(margin * self._scale) + 1)  # + 1: the blur's reach, where a change may fall under the threshold
-        grown = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
         count, labels, stats, _centroids = cv2.connectedComponentsWithStats(grown)
         rects = []
         for label, (x, y, w, h, area) in enumerate(stats[1:count], start=1):
@@ -194,6 +202,12 @@ class ChangeMap:
             )
             for x0, y0, x1, y1 in rects
         ]
+
+    def _changes(self, grow: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where the latest frame differs from the reference (0 or 1), and that grown to ``grow`` x ``grow`` pixels around each."""
+        assert self._current is not None and self._reference is not None
+        mask = differs(self._current, self._reference, self.change, tolerate_one_pixel=self._moved).astype(np.uint8)
+        return mask, cv2.dilate(mask, np.ones((grow, grow), np.uint8))
 
     def searched(self, areas: list[Rect]) -> None:
         """Every face in these areas of the latest frame (frame coordinates) was searched for: they

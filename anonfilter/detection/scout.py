@@ -10,7 +10,7 @@ searches a crop around each (:func:`confirm_regions`). It is tuned for recall (a
 :data:`THRESHOLD`): a false candidate costs one small CenterFace crop, a missed one a face.
 
 The scout is trusted for faces of :data:`SMALLEST` to :data:`LARGEST` network pixels; where the
-close search must find larger faces (4K, whose overview finds faces from 144 px), it also runs
+close search must find larger faces (1440p and 4K, whose overview finds faces from 96 px), it also runs
 at half that scale, and so on (:func:`scout_scales`).
 """
 
