@@ -272,7 +272,8 @@ class FocusedDetection:
         if len(found) and len(expected):  # a face another pass found needs no crop
             expected = np.asarray(expected)[iou_matrix(np.asarray(expected, np.float64), found.boxes).max(axis=1) < SEEN_IOU]
         crops = [
-            detect_in_region(self._network("crop"), frame, region, scale) for region, scale in self._crops(expected, geometry, width, height)
+            detect_in_region(self._network("crop"), frame, region, scale)
+            for region, scale in self._crops(expected, geometry, width, height)
         ]
         self.passes["crop"] += len(crops)
         return merge([found, *crops])
