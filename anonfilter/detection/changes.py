@@ -14,9 +14,10 @@ A moving camera moves the whole picture without anything new appearing in most o
 reference moves with the picture: the camera's shift since the previous call is measured by
 phase correlation of the two grey copies, and the reference is shifted by it, the strip that
 comes into view counting as never searched (only when more than :data:`SHIFT_FROM` of the frame
-would be searched otherwise: where less changed there is little for a shift to save). This never hides a change: where the shift is wrong
-(parallax, zoom, rotation, a moving object taken for the camera), the picture differs from the
-shifted reference and is searched; only a picture that matches the searched one moved is skipped.
+would be searched otherwise: where less changed there is little for a shift to save). This never
+hides a change: where the shift is wrong (parallax, zoom, rotation, a moving object taken for the
+camera), the picture differs from the shifted reference and is searched; only a picture that
+matches the searched one moved is skipped.
 """
 
 from __future__ import annotations

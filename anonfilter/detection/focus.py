@@ -54,7 +54,7 @@ OVERVIEW_SHARE = 4
 is never more than 96 px (a 960 px overview at 4K; up to 2560 px it is :data:`OVERVIEW`). Every
 changed area is grown by one reach and searched closely, so at 4K a smaller reach takes more
 pixels off the close search than the larger overview adds: 1.9 against 2.3 million network
-pixels a detector run on the generated 4K clip (docs/benchmark.md, "Issue 15 at 4K")."""
+pixels a detector run on the generated 4K clip, the detector alone (docs/benchmark.md, "Issue 15 at 4K")."""
 PATROL_TILE = 640
 """Longer side, in full-resolution pixels, of a patrol tile before the overlap is added (a 1080p
 frame is cut into 3 x 3 tiles, 4K into 6 x 6)."""
